@@ -1,0 +1,126 @@
+"""``piaojue demo``: the Fuyu 2024 scenario, printed stage by stage as tables."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import tempfile
+import unicodedata
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+
+from piaojue import processes, scenario
+from piaojue.services import migrate_all
+from shared.settings import SERVICES, Settings, get_settings
+
+CHANNELS = {"deputy_forum": "代表座谈", "wechat_qq": "微信QQ群", "grid": "网格", "practice_point": "基层实践点"}
+COMPLETION = {"completed": "完成", "basically_completed": "基本完成", "not_completed": "未完成", None: "—"}
+
+
+def _width(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def table(title: str, headers: list[str], rows: list[list[Any]]) -> str:
+    cells = [[str(c) for c in headers]] + [["" if c is None else str(c) for c in row] for row in rows]
+    widths = [max(_width(r[i]) for r in cells) for i in range(len(headers))]
+    line = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
+
+    def fmt(row: list[str]) -> str:
+        return "| " + " | ".join(c + " " * (w - _width(c)) for c, w in zip(row, widths, strict=True)) + " |"
+
+    return "\n".join([f"\n{title}", line, fmt(cells[0]), line, *map(fmt, cells[1:]), line])
+
+
+def printer(stage: str, data: dict[str, Any]) -> None:
+    if stage == "intake":
+        print(table("一、征集 Intake: 10 proposals screened into the slate (候选项目清单)",
+                    ["#", "项目 project", "来源渠道 channel", "地点 location", "估算投资(元)", "状态 stage"],
+                    [[i + 1, p["title"], CHANNELS.get(p["channel"], p["channel"]), p["location"], p["estimated_budget"],
+                      "candidate → on_ballot"] for i, p in enumerate(data["proposals"])]))
+        slate = data["slate"]
+        print(f"候选清单 slate: {slate['title']} — {len(slate['candidates'])} 个候选, 应选 {slate['seats']} 个 (差额)")
+    elif stage == "ballot":
+        a, r = data["attendance"], data["result"]
+        print(table(f"二、票决 Ballot: {data['session']['name']}",
+                    ["实有代表 seated", "出席 present", "法定人数 quorum", "发出 issued", "收回 collected",
+                     "有效 valid", "无效 invalid"],
+                    [[a["seated"], a["present"], "达到 met" if a["quorum"] else "未达 not met", r["issued"],
+                      r["collected"], r["valid"], r["invalid"]]]))
+        rows = sorted(r["candidates"], key=lambda c: -c["for_votes"])
+        print(table("计票结果 Tally (passing: 赞成票超过实有代表半数 more than half of seated deputies)",
+                    ["名次 rank", "候选项目 candidate", "赞成 for", "反对 against", "弃权 abstain", "通过 passed",
+                     "入选 chosen"],
+                    [[c["rank"] or "", c["title"], c["for_votes"], c["against"], c["abstain"],
+                      "是" if c["passed"] else "否", "✔ 入选" if c["chosen"] else ""] for c in rows]))
+        print(f"主持人确认 certified by {r['certified_by']} at {r['certified_at']}")
+    elif stage == "outcome":
+        print(table("三、结果生效 Certified result → events",
+                    ["项目 project", "去向 outcome"],
+                    [[p["title"], "监督项目 supervision project created"] for p in data["projects"]]
+                    + [[d["title"], f"{d['disposition_label']} ({d['disposition']}): {d['disposition_reason']}"]
+                       for d in data["dispositions"]]))
+    elif stage == "supervision":
+        print(table("四、监督 Supervision: lead units, progress, mid-term and final assessments",
+                    ["项目 project", "牵头单位 lead unit", "完成情况 completion", "验收 accepted"],
+                    [[p["title"], p["lead_unit"], COMPLETION[p["completion"]], p["accepted_on"] or "—"]
+                     for p in data["projects"]]))
+    elif stage == "scoring":
+        print(table("五、考核 Scoring: project scores (期中30% 期末50% 回头看20%, renormalised)",
+                    ["项目 project", "得分 score", "完成情况 completion"],
+                    [[s["title"], s["score"], COMPLETION[s["completion"]]] for s in data["scores"]]))
+        a = data["assessment"]
+        print(table(f"孚玉镇 {a['year']} 年度考核 Township assessment (scoring.assessment.updated v{a['version']})",
+                    ["票决项目 projects", "完成 completed", "完成率 rate", "加分 bonus", "扣分 deduction", "净分 net"],
+                    [[a["total_projects"], a["completed"], f"{float(a['completion_rate']):.1%}", a["bonus"],
+                      a["deduction"], a["net_points"]]]))
+
+
+def _demo_settings(settings: Settings) -> tuple[Settings, dict[str, str]]:
+    """A fresh database of its own, so that every run of the demo tells the same story."""
+    parts = urlsplit(settings.database_url)
+    name = parts.path.lstrip("/") + "_demo"
+    admin = urlunsplit(parts._replace(path="/postgres"))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = urlunsplit(parts._replace(path=f"/{name}"))
+    return settings.model_copy(update={"database_url": url}), {"PIAOJUE_DATABASE_URL": url}
+
+
+def run_demo(as_json: bool = False) -> int:
+    settings = get_settings()
+    up = [s for s in SERVICES if processes.ready(settings, s)]
+    procs = {}
+    say = (lambda *a: print(*a, file=sys.stderr)) if as_json else print
+    if len(up) not in (0, len(SERVICES)):
+        say(f"some services are running ({', '.join(up)}) but not all: start them all (piaojue up) or none")
+        return 2
+    try:
+        if not up:
+            settings, env = _demo_settings(settings)
+            migrate_all(settings)
+            logs = Path(tempfile.mkdtemp(prefix="piaojue-demo-"))
+            say(f"starting the four services (database {settings.database_url.rsplit('/', 1)[1]}, logs in {logs}) …")
+            procs = processes.start(settings, env={**os.environ, **env}, log_dir=logs)
+            processes.wait_ready(settings, procs)
+        else:
+            say("using the services already running")
+        outcome = asyncio.run(scenario.run(settings, (lambda *_: None) if as_json else printer))
+    except scenario.ScenarioError as exc:
+        say(f"demo failed: {exc}")
+        return 1
+    finally:
+        processes.stop(procs)
+    if as_json:
+        print(json.dumps(outcome, ensure_ascii=False, indent=2, default=str))
+    else:
+        print(f"\n{len(outcome['chosen'])} projects chosen, {outcome['projects_created']} created in supervision, "
+              f"{len(outcome['dispositions'])} dispositions; completion rate "
+              f"{float(outcome['assessment']['completion_rate']):.1%}.")
+    return 0

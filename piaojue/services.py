@@ -1,0 +1,20 @@
+"""The four services, in one list for the command line."""
+
+from __future__ import annotations
+
+from shared.db import migrate
+from shared.service import Service
+from shared.settings import Settings
+
+
+def all_services() -> list[Service]:
+    from services.ballot import SERVICE as ballot
+    from services.intake import SERVICE as intake
+    from services.scoring import SERVICE as scoring
+    from services.supervision import SERVICE as supervision
+
+    return [intake, ballot, supervision, scoring]
+
+
+def migrate_all(settings: Settings) -> dict[str, list[str]]:
+    return {s.name: migrate(settings, s.name, s.migrations) for s in all_services()}

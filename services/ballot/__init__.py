@@ -1,0 +1,9 @@
+"""票决 ballot: sessions, roll call, quorum, secret ballots, tally, certification."""
+
+from pathlib import Path
+
+from services.ballot.api import router
+from services.ballot.events import slates
+from shared.service import Service
+
+SERVICE = Service("ballot", "票决", router, Path(__file__).parent / "migrations", [slates])

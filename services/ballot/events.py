@@ -1,0 +1,21 @@
+"""Events the ballot service consumes."""
+
+from __future__ import annotations
+
+from shared.contracts.envelope import Envelope
+from shared.contracts.intake import SlatePublished
+from shared.db import UnitOfWork
+from shared.messaging import Consumer
+
+slates = Consumer("ballot.slates")
+
+
+@slates.on(SlatePublished)
+async def slate_published(uow: UnitOfWork, envelope: Envelope, slate: SlatePublished) -> None:
+    """Keep the slate so that a session can put it to the vote."""
+    await uow.conn.execute(
+        "INSERT INTO slates (id, jurisdiction, title, year, seats, candidates) VALUES ($1, $2, $3, $4, $5, $6)"
+        " ON CONFLICT (id) DO NOTHING",
+        slate.slate_id, envelope.jurisdiction, slate.title, slate.year, slate.seats,
+        [c.model_dump(mode="json") for c in slate.candidates],
+    )

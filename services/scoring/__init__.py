@@ -1,0 +1,9 @@
+"""考核 scoring: project scores and the township annual assessment, fed to the county."""
+
+from pathlib import Path
+
+from services.scoring.api import router
+from services.scoring.events import supervision
+from shared.service import Service
+
+SERVICE = Service("scoring", "考核", router, Path(__file__).parent / "migrations", [supervision])

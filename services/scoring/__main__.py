@@ -1,0 +1,4 @@
+from services.scoring import SERVICE
+from shared.service import main
+
+main(SERVICE)

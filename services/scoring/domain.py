@@ -1,0 +1,84 @@
+"""Scoring (考核): project scores and the township's annual assessment. Pure: no I/O.
+
+The numbers are the year's assessment method (年度考核评比办法); places and years differ, so the
+method is data, recorded with every figure computed under it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.contracts.supervision import Completion, InspectionKind
+
+TWO_PLACES = Decimal("0.01")
+FOUR_PLACES = Decimal("0.0001")
+
+
+class AssessmentMethod(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    version: str = "default"
+    # Weights of the inspection ratings in a project's score; renormalised over those present.
+    weights: dict[InspectionKind, Decimal] = Field(
+        default_factory=lambda: {
+            InspectionKind.MID_TERM: Decimal("0.3"),
+            InspectionKind.FINAL: Decimal("0.5"),
+            InspectionKind.LOOK_BACK: Decimal("0.2"),
+        }
+    )
+    points_per_completed: Decimal = Decimal("1.0")  # 完成项目适量加分
+    bonus_cap: Decimal = Decimal("5.0")
+    points_per_unfinished: Decimal = Decimal("1.0")  # 未实施完成适度扣分
+    deduction_cap: Decimal = Decimal("3.0")
+    # 基本完成 counts as completed for the rate and the bonus (a setting: some towns do not).
+    basically_completed_counts: bool = True
+
+
+def project_score(ratings: Mapping[InspectionKind, Iterable[int]], method: AssessmentMethod) -> Decimal | None:
+    """Weighted mean of each kind's latest-of-average rating; None before any rating."""
+    total = weight = Decimal(0)
+    for kind, values in ratings.items():
+        values = list(values)
+        w = method.weights.get(kind, Decimal(0))
+        if not values or w == 0:
+            continue
+        total += w * Decimal(sum(values)) / len(values)
+        weight += w
+    if weight == 0:
+        return None
+    return (total / weight).quantize(TWO_PLACES, ROUND_HALF_UP)
+
+
+def is_completed(completion: Completion | None, method: AssessmentMethod) -> bool:
+    return completion is Completion.COMPLETED or (
+        completion is Completion.BASICALLY_COMPLETED and method.basically_completed_counts
+    )
+
+
+@dataclass(frozen=True)
+class Assessment:
+    total_projects: int
+    completed: int
+    completion_rate: Decimal
+    bonus: Decimal
+    deduction: Decimal
+
+    @property
+    def net_points(self) -> Decimal:
+        return self.bonus - self.deduction
+
+
+def assess(completions: Iterable[Completion | None], method: AssessmentMethod) -> Assessment:
+    """A township's voted projects of one year: completion rate, points added and deducted.
+    A project with no completion judgement yet counts as not completed."""
+    completions = list(completions)
+    total = len(completions)
+    done = sum(1 for c in completions if is_completed(c, method))
+    unfinished = total - done
+    rate = (Decimal(done) / total).quantize(FOUR_PLACES, ROUND_HALF_UP) if total else Decimal(0)
+    bonus = min(method.bonus_cap, method.points_per_completed * done)
+    deduction = min(method.deduction_cap, method.points_per_unfinished * unfinished)
+    return Assessment(total, done, rate, bonus, deduction)

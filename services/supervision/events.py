@@ -1,0 +1,32 @@
+"""Events the supervision service consumes."""
+
+from __future__ import annotations
+
+from uuid import uuid4
+
+from shared.contracts.ballot import ResultCertified
+from shared.contracts.envelope import Envelope
+from shared.contracts.supervision import ProjectCreated
+from shared.db import UnitOfWork
+from shared.messaging import Consumer
+
+results = Consumer("supervision.results")
+
+
+@results.on(ResultCertified)
+async def result_certified(uow: UnitOfWork, envelope: Envelope, result: ResultCertified) -> None:
+    """A certified vote result creates one project per chosen candidate, exactly once: the inbox
+    stops a redelivery, and (vote, candidate) is unique should the event be re-sent."""
+    for candidate in result.chosen:
+        project_id = uuid4()
+        created = await uow.conn.fetchval(
+            "INSERT INTO projects (id, jurisdiction, year, vote_id, candidate_id, title) VALUES ($1, $2, $3, $4, $5, $6)"
+            " ON CONFLICT (vote_id, candidate_id) DO NOTHING RETURNING true",
+            project_id, envelope.jurisdiction, result.year, result.vote_id, candidate.candidate_id, candidate.title,
+        )
+        if created:
+            await uow.emit(
+                ProjectCreated(project_id=project_id, candidate_id=candidate.candidate_id, vote_id=result.vote_id,
+                               title=candidate.title, year=result.year),
+                envelope.jurisdiction,
+            )

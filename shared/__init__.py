@@ -1,0 +1,1 @@
+"""What every piaojue service uses. No service's rules live here."""

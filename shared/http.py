@@ -1,0 +1,155 @@
+"""HTTP: RFC 9457 problem+json errors, request ids, metrics, health, idempotent commands."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+from uuid import UUID, uuid4
+
+import asyncpg
+import structlog
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from shared.db import UnitOfWork, unit_of_work
+
+log = structlog.get_logger()
+PROBLEM = "application/problem+json"
+
+REQUESTS = Counter("piaojue_http_requests_total", "HTTP requests", ["method", "route", "status"])
+LATENCY = Histogram(
+    "piaojue_http_request_seconds", "HTTP request latency", ["method", "route"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+
+
+class Problem(Exception):
+    """An error a caller can act on. ``code`` is stable; ``title`` is for people (中文 first)."""
+
+    def __init__(self, status: int, code: str, title: str, detail: str = "", **extra: Any) -> None:
+        super().__init__(f"{code}: {detail or title}")
+        self.status, self.code, self.title, self.detail, self.extra = status, code, title, detail, extra
+
+
+def problem_response(request: Request, status: int, code: str, title: str, detail: str = "", **extra: Any) -> JSONResponse:
+    body = {
+        "type": f"urn:piaojue:problem:{code}",
+        "code": code,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": request.url.path,
+        "request_id": request.state.request_id if hasattr(request.state, "request_id") else None,
+        **extra,
+    }
+    return JSONResponse(jsonable_encoder(body), status_code=status, media_type=PROBLEM)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, exc: Problem) -> JSONResponse:
+        return problem_response(request, exc.status, exc.code, exc.title, exc.detail, **exc.extra)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+        detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors)
+        return problem_response(request, 422, "invalid-request", "请求内容有误 Invalid request", detail, errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
+        return problem_response(request, exc.status_code, code, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error")
+        return problem_response(request, 500, "internal-error", "服务器内部错误 Internal error", "see the service log")
+
+
+def install_middleware(app: FastAPI) -> None:
+    @app.middleware("http")
+    async def request_context(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        request_id = request.headers.get("x-request-id") or uuid4().hex
+        request.state.request_id = request_id
+        started = time.perf_counter()
+        with structlog.contextvars.bound_contextvars(request_id=request_id):
+            response = await call_next(request)
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        REQUESTS.labels(request.method, route, response.status_code).inc()
+        LATENCY.labels(request.method, route).observe(time.perf_counter() - started)
+        response.headers["x-request-id"] = request_id
+        return response
+
+
+def health_router(ready: Callable[[FastAPI], Awaitable[dict[str, bool]]]) -> APIRouter:
+    router = APIRouter(tags=["health"])
+
+    @router.get("/health/live")
+    async def live() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/health/ready")
+    async def readiness(request: Request) -> JSONResponse:
+        checks = await ready(request.app)
+        ok = all(checks.values())
+        return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503)
+
+    @router.get("/metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+async def command(
+    request: Request, actor: str, act: Callable[[UnitOfWork], Awaitable[Any]], status: int = 200
+) -> JSONResponse:
+    """Run a state-changing request in one transaction (state + audit + outbox).
+
+    With an ``Idempotency-Key`` header, the first answer is stored in that same transaction and a
+    retry of the same request gets it back without acting again; the same key on a different
+    request is refused."""
+    pool: asyncpg.Pool = request.app.state.pool
+    key = request.headers.get("idempotency-key")
+    fingerprint = hashlib.sha256(request.method.encode() + request.url.path.encode() + await request.body()).hexdigest()
+    correlation = request.headers.get("x-correlation-id")
+    if key:
+        stored = await _stored_answer(pool, actor, key, fingerprint)
+        if stored is not None:
+            return stored
+    try:
+        async with unit_of_work(pool, request.app.state.service, UUID(correlation) if correlation else None) as uow:
+            body = jsonable_encoder(await act(uow))
+            if key:
+                await uow.conn.execute(
+                    "INSERT INTO idempotency (principal, key, fingerprint, status, body) VALUES ($1, $2, $3, $4, $5)",
+                    actor, key, fingerprint, status, body,
+                )
+    except asyncpg.UniqueViolationError as exc:
+        if key and exc.constraint_name == "idempotency_pkey":  # a concurrent retry won the race
+            stored = await _stored_answer(pool, actor, key, fingerprint)
+            if stored is not None:
+                return stored
+        raise
+    return JSONResponse(body, status_code=status)
+
+
+async def _stored_answer(pool: asyncpg.Pool, actor: str, key: str, fingerprint: str) -> JSONResponse | None:
+    row = await pool.fetchrow(
+        "SELECT fingerprint, status, body FROM idempotency WHERE principal = $1 AND key = $2", actor, key
+    )
+    if row is None:
+        return None
+    if row["fingerprint"] != fingerprint:
+        raise Problem(
+            422, "idempotency-key-reused", "幂等键已用于其他请求 Idempotency-Key reused",
+            "this Idempotency-Key was already used for a different request",
+        )
+    return JSONResponse(row["body"], status_code=row["status"], headers={"idempotent-replayed": "true"})

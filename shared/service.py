@@ -1,0 +1,93 @@
+"""One shape for every service process: HTTP API + event consumers + outbox relay, sharing
+one asyncio loop, one database pool and one broker connection."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import structlog
+import uvicorn
+from fastapi import APIRouter, FastAPI
+
+from shared import logging as plog
+from shared.db import create_pool, migrate
+from shared.http import health_router, install_error_handlers, install_middleware
+from shared.messaging import Consumer, declare_topology, new_broker, run_relay, subscribe
+from shared.settings import Settings, get_settings
+
+log = structlog.get_logger()
+
+
+@dataclass
+class Service:
+    name: str  # also its PostgreSQL schema and the producer name on its events
+    title: str  # for people: 征集 / 票决 / 监督 / 考核
+    router: APIRouter
+    migrations: Path
+    consumers: list[Consumer] = field(default_factory=list)
+
+
+def create_app(service: Service, settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pool = await create_pool(settings, service.name)
+        broker = new_broker(settings)
+        await broker.connect()
+        await declare_topology(broker, settings)
+        for consumer in service.consumers:
+            subscribe(broker, consumer, pool, service.name, settings)
+        await broker.start()
+        relay = asyncio.create_task(run_relay(pool, broker, service.name, settings), name="outbox-relay")
+        app.state.pool, app.state.broker, app.state.settings = pool, broker, settings
+        log.info("service started")
+        try:
+            yield
+        finally:
+            relay.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await relay
+            await broker.stop()
+            await pool.close()
+            log.info("service stopped")
+
+    app = FastAPI(title=f"piaojue {service.name} ({service.title})", lifespan=lifespan)
+    app.state.service = service.name
+    install_middleware(app)
+    install_error_handlers(app)
+    app.include_router(health_router(_ready))
+    app.include_router(service.router)
+    return app
+
+
+async def _ready(app: FastAPI) -> dict[str, bool]:
+    checks = {"database": False, "broker": False}
+    with contextlib.suppress(Exception):
+        checks["database"] = await asyncio.wait_for(app.state.pool.fetchval("SELECT true"), 2)
+    with contextlib.suppress(Exception):
+        checks["broker"] = await app.state.broker.ping(timeout=2)
+    return checks
+
+
+def main(service: Service) -> None:
+    """``python -m services.<name> [--port N] [--migrate]``."""
+    settings = get_settings()
+    parser = argparse.ArgumentParser(prog=f"python -m services.{service.name}")
+    parser.add_argument("--port", type=int, default=settings.port(service.name))
+    parser.add_argument("--host", default=settings.http_host)
+    parser.add_argument("--migrate", action="store_true", help="apply this service's migrations first")
+    args = parser.parse_args()
+    plog.configure(service.name, settings.log_level)
+    if args.migrate:
+        applied = migrate(settings, service.name, service.migrations)
+        log.info("migrations applied", applied=applied)
+    uvicorn.run(
+        create_app(service, settings), host=args.host, port=args.port, log_config=None, access_log=False,
+        timeout_graceful_shutdown=5,
+    )
