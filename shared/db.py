@@ -50,7 +50,8 @@ def migrate(settings: Settings, schema: str, migrations: Path) -> list[str]:
     with psycopg.connect(settings.database_url, autocommit=True) as conn:
         conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
     parts = urlsplit(settings.database_url)
-    url = urlunsplit(("postgresql+psycopg", parts.netloc, parts.path, f"schema={schema}", ""))
+    query = "&".join(q for q in (parts.query, f"schema={schema}") if q)  # keep sslmode and the like
+    url = urlunsplit(("postgresql+psycopg", parts.netloc, parts.path, query, ""))
     backend = get_backend(url, migration_table="_yoyo_migration")
     found = read_migrations(str(SHARED_MIGRATIONS), str(migrations))
     with backend.lock():

@@ -116,7 +116,9 @@ class DispositionRules(BaseModel):
 
 def dispose(funding_secured: bool, budget: Decimal | None, beneficiaries: int | None,
             rules: DispositionRules = DispositionRules()) -> tuple[Disposition, str]:
-    """The town's sorting of the candidates not chosen, in the order the town report gives it."""
+    """The town's sorting of the candidates not chosen (分类处置): funded and feasible → ordinary
+    works; small in cost or narrow in benefit → the village; what remains is urgent but not ripe
+    → the project library. Screening already confirmed the need, so urgency is not asked again."""
     if funding_secured:
         return Disposition.ORDINARY_WORKS, "资金已落实、可行，按一般民生工程实施"
     if (budget is not None and budget < rules.small_budget) or (

@@ -23,7 +23,7 @@ class Envelope(BaseModel):
 
     id: UUID = Field(default_factory=uuid4)
     type: str
-    version: int
+    version: int = Field(strict=True)  # 1, never true or "1"
     occurred_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
     jurisdiction: str
     # One chain of cause and effect: a vote → its projects → their scores.
@@ -55,7 +55,8 @@ class PoisonMessage(Exception):
 def parse(body: bytes) -> tuple[Envelope, Payload]:
     try:
         envelope = Envelope.model_validate(json.loads(body))
-    except (ValueError, ValidationError) as exc:  # JSONDecodeError is a ValueError
+    # JSONDecodeError is a ValueError; JSON nested past the recursion limit raises RecursionError.
+    except (ValueError, RecursionError, ValidationError) as exc:
         raise PoisonMessage(f"bad envelope: {_short(exc)}") from exc
     model = EVENTS.get((envelope.type, envelope.version))
     if model is None:

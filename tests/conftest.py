@@ -1,0 +1,59 @@
+"""Test infrastructure: every run gets its own PostgreSQL database and RabbitMQ vhost.
+
+The environment is set here, before any test imports the settings, so that nothing a test
+starts (in-process apps or service subprocesses) can touch a real deployment's data."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import pytest
+
+RUN = uuid.uuid4().hex[:8]
+_base_db = os.environ.get("PIAOJUE_DATABASE_URL", "postgresql://postgres:postgres@127.0.0.1:5432/piaojue")
+_base_amqp = os.environ.get("PIAOJUE_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+DB_NAME = f"piaojue_test_{RUN}"
+VHOST = f"piaojue_test_{RUN}"
+os.environ["PIAOJUE_DATABASE_URL"] = urlunsplit(urlsplit(_base_db)._replace(path=f"/{DB_NAME}"))
+os.environ["PIAOJUE_AMQP_URL"] = urlunsplit(urlsplit(_base_amqp)._replace(path=f"/{VHOST}"))
+os.environ.setdefault("PIAOJUE_BASE_PORT", "18100")  # away from a running deployment's 8100
+os.environ["PIAOJUE_AUTH_SECRET"] = f"test-secret-{RUN}"
+os.environ["PIAOJUE_RELAY_POLL_SECONDS"] = "0.2"
+
+
+def _admin_url() -> str:
+    return urlunsplit(urlsplit(_base_db)._replace(path="/postgres"))
+
+
+def _rabbitmqctl(*args: str) -> None:
+    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=120)
+
+
+@pytest.fixture(scope="session")
+def infra():
+    """A database and a vhost of this run's own, dropped afterwards."""
+    with psycopg.connect(_admin_url(), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{DB_NAME}"')
+    _rabbitmqctl("add_vhost", VHOST)
+    user = urlsplit(_base_amqp).username or "guest"
+    _rabbitmqctl("set_permissions", "-p", VHOST, user, ".*", ".*", ".*")
+    try:
+        yield
+    finally:
+        _rabbitmqctl("delete_vhost", VHOST)
+        with psycopg.connect(_admin_url(), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def settings(infra):
+    from piaojue.services import migrate_all
+    from shared.settings import get_settings
+
+    settings = get_settings()
+    migrate_all(settings)
+    return settings

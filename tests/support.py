@@ -1,0 +1,48 @@
+"""Helpers the integration and end-to-end tests share."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+from shared.contracts.ballot import CandidateResult, ResultCertified
+from shared.contracts.envelope import Envelope
+
+
+async def eventually(probe: Callable[[], Awaitable[Any]], timeout: float = 15, what: str = "condition") -> Any:
+    """Wait for ``probe`` to return something truthy; fail with ``what`` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+def certified_result(jurisdiction: str = "taihu.fuyu", chosen: int = 7, candidates: int = 10,
+                     event_id: UUID | None = None, vote_id: UUID | None = None) -> Envelope:
+    """A ``ballot.result.certified`` envelope as the ballot service would send it."""
+    results = [
+        CandidateResult(candidate_id=uuid4(), title=f"候选项目{i + 1}", for_votes=50 - i, against=i, abstain=2,
+                        passed=i < chosen, chosen=i < chosen, rank=i + 1 if i < chosen else None)
+        for i in range(candidates)
+    ]
+    payload = ResultCertified(
+        vote_id=vote_id or uuid4(), session_id=uuid4(), session_name="测试镇人民代表大会", slate_id=uuid4(), year=2024,
+        seats=chosen, seated=58, present=52, issued=52, collected=52, valid=52, invalid=0, rules={},
+        candidates=results, certified_at=datetime.now(UTC), certified_by="presiding",
+    )
+    return Envelope(id=event_id or uuid4(), type=payload.TYPE, version=payload.VERSION, jurisdiction=jurisdiction,
+                    correlation_id=uuid4(), producer="ballot", data=payload.model_dump(mode="json"))
+
+
+async def depth(channel, queue: str) -> int:
+    """Messages ready on a queue (passive declare: the queue must exist)."""
+    declared = await channel.declare_queue(queue, passive=True)
+    return declared.declaration_result.message_count
