@@ -63,6 +63,13 @@ def cmd_topology(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_asyncapi(args: argparse.Namespace) -> int:
+    from shared.asyncapi import document
+
+    print(json.dumps(document(), indent=2, ensure_ascii=False))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     from shared.auth import Role
 
@@ -94,6 +101,9 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("topology", help="print the RabbitMQ definitions (exchanges, queues, bindings) as JSON")
     p.set_defaults(fn=cmd_topology)
+
+    p = sub.add_parser("asyncapi", help="print the AsyncAPI document of every event and queue (docs/asyncapi.json)")
+    p.set_defaults(fn=cmd_asyncapi)
 
     args = parser.parse_args(argv)
     return args.fn(args)

@@ -21,7 +21,7 @@ VHOST = f"piaojue_test_{RUN}"
 os.environ["PIAOJUE_DATABASE_URL"] = urlunsplit(urlsplit(_base_db)._replace(path=f"/{DB_NAME}"))
 os.environ["PIAOJUE_AMQP_URL"] = urlunsplit(urlsplit(_base_amqp)._replace(path=f"/{VHOST}"))
 os.environ.setdefault("PIAOJUE_BASE_PORT", "18100")  # away from a running deployment's 8100
-os.environ["PIAOJUE_AUTH_SECRET"] = f"test-secret-{RUN}"
+os.environ["PIAOJUE_AUTH_SECRET"] = f"piaojue-test-secret-of-run-{RUN}"
 os.environ["PIAOJUE_RELAY_POLL_SECONDS"] = "0.2"
 
 

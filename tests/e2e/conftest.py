@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from piaojue import processes
+from shared.settings import SERVICES
+
+
+class Cluster:
+    """The four services as separate processes, on this run's database and vhost."""
+
+    def __init__(self, settings, log_dir: Path) -> None:
+        self.settings, self.log_dir = settings, log_dir
+        self.procs: dict[str, subprocess.Popen] = {}
+
+    def start(self, *names: str) -> None:
+        started = processes.start(self.settings, names or SERVICES, env=dict(os.environ), log_dir=self.log_dir)
+        self.procs.update(started)
+        processes.wait_ready(self.settings, started)
+
+    def kill9(self, name: str) -> None:
+        proc = self.procs.pop(name)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+
+    def stop(self) -> None:
+        processes.stop(self.procs)
+
+    def log(self, name: str) -> str:
+        return (self.log_dir / f"{name}.log").read_text(errors="replace")
+
+
+@pytest.fixture(scope="session")
+def cluster(settings, tmp_path_factory):
+    cluster = Cluster(settings, tmp_path_factory.mktemp("service-logs"))
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()

@@ -1,0 +1,131 @@
+"""Bad input at the API: a clear 4xx with a stable code (RFC 9457), and nothing already recorded changes."""
+
+from __future__ import annotations
+
+from uuid import uuid4
+
+import httpx
+import pytest
+
+from shared.auth import Role, mint
+from tests.support import eventually
+
+TOWN = "taihu.xinchang"  # a township of its own, away from the other tests' data
+
+
+@pytest.fixture
+async def api(settings, cluster):
+    async with httpx.AsyncClient(timeout=10) as client:
+        def call(method, service, path, role=Role.OFFICE, sub="xinchang-office", **kw):
+            token = mint(sub, role, TOWN, secret=settings.auth_secret)
+            return client.request(method, settings.url(service) + path, headers={"authorization": f"Bearer {token}",
+                                                                                 **kw.pop("headers", {})}, **kw)
+        yield call
+
+
+def assert_problem(response: httpx.Response, status: int, code: str) -> None:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert body["code"] == code and body["status"] == status and body["title"]
+
+
+async def test_a_proposal_without_a_title_is_refused_and_nothing_is_recorded(api):
+    before = (await api("GET", "intake", "/proposals")).json()
+    response = await api("POST", "intake", "/proposals", json={"year": 2024, "channel": "grid"})
+    assert_problem(response, 422, "invalid-request")
+    assert "title" in response.json()["detail"]
+    assert (await api("GET", "intake", "/proposals")).json() == before
+
+
+async def test_a_retried_proposal_with_the_same_idempotency_key_is_recorded_once(api):
+    key = {"idempotency-key": str(uuid4())}
+    body = {"year": 2024, "title": "村道修缮", "channel": "grid"}
+    first = await api("POST", "intake", "/proposals", json=body, headers=key)
+    again = await api("POST", "intake", "/proposals", json=body, headers=key)
+    assert first.status_code == again.status_code == 201
+    assert again.json()["id"] == first.json()["id"]
+    assert again.headers["idempotent-replayed"] == "true"
+    titles = [p["id"] for p in (await api("GET", "intake", "/proposals")).json()]
+    assert titles.count(first.json()["id"]) == 1
+    assert_problem(await api("POST", "intake", "/proposals", json={**body, "title": "别的"}, headers=key),
+                   422, "idempotency-key-reused")
+
+
+async def test_a_request_without_a_token_is_refused(settings, cluster):
+    async with httpx.AsyncClient() as client:
+        assert_problem(await client.get(settings.url("intake") + "/proposals"), 401, "unauthenticated")
+
+
+async def _slate(api, seats: int = 2, candidates: int = 3) -> dict:
+    ids = []
+    for i in range(candidates):
+        created = await api("POST", "intake", "/proposals", json={"year": 2024, "title": f"新仓项目{i}", "channel": "grid"})
+        ids.append(created.json()["id"])
+        for stage in ("preliminary_review", "approved_by_party_committee", "candidate"):
+            assert (await api("POST", "intake", f"/proposals/{ids[-1]}/screening", json={"to": stage})).status_code == 200
+    slate = await api("POST", "intake", "/slates", json={"title": "新仓镇候选清单", "year": 2024, "seats": seats,
+                                                          "proposal_ids": ids})
+    assert slate.status_code == 201, slate.text
+    slate = slate.json()
+    await eventually(lambda: _status_is(api("GET", "ballot", f"/slates/{slate['id']}"), 200), what="slate in ballot")
+    return slate
+
+
+async def _status_is(request, status: int) -> bool:
+    return (await request).status_code == status
+
+
+async def test_an_equal_slate_is_refused_unless_allowed(api):
+    ids = []
+    for i in range(2):
+        ids.append((await api("POST", "intake", "/proposals", json={"year": 2024, "title": f"等额{i}",
+                                                                    "channel": "grid"})).json()["id"])
+    assert_problem(await api("POST", "intake", "/slates", json={"title": "等额", "year": 2024, "seats": 2,
+                                                                 "proposal_ids": ids}), 422, "slate-not-competitive")
+
+
+async def test_vote_rules_refuse_bad_ballots_and_keep_what_was_cast(api):
+    slate = await _slate(api)
+    candidates = [c["candidate_id"] for c in slate["candidates"]]
+    roster = [{"deputy_id": f"X{i}", "name": f"代表{i}"} for i in range(6)]
+    session = (await api("POST", "ballot", "/sessions", json={"name": "新仓镇人代会", "year": 2024, "roster": roster})).json()
+    vote = (await api("POST", "ballot", f"/sessions/{session['id']}/votes", json={"slate_id": slate["id"]})).json()
+
+    # A vote before quorum: 3 of 6 present is below 2/3.
+    await api("POST", "ballot", f"/sessions/{session['id']}/roll-call", json={"present": ["X0", "X1", "X2"]})
+    assert_problem(await api("POST", "ballot", f"/votes/{vote['id']}/open"), 409, "quorum-not-met")
+    assert (await api("GET", "ballot", f"/votes/{vote['id']}")).json()["status"] == "draft"
+    cast_early = await api("POST", "ballot", f"/votes/{vote['id']}/ballots", role=Role.DEPUTY, sub="X0",
+                           json={"marks": {candidates[0]: "for"}})
+    assert_problem(cast_early, 409, "vote-not-open")
+
+    # Exactly 2/3 (4 of 6) is a quorum.
+    await api("POST", "ballot", f"/sessions/{session['id']}/roll-call", json={"present": ["X3"]})
+    assert (await api("POST", "ballot", f"/votes/{vote['id']}/open")).status_code == 200
+
+    def cast(deputy: str, marks: dict):
+        return api("POST", "ballot", f"/votes/{vote['id']}/ballots", role=Role.DEPUTY, sub=deputy, json={"marks": marks})
+
+    assert (await cast("X0", {candidates[0]: "for", candidates[1]: "against"})).status_code == 201
+    # More "for" marks than seats (3 > 2), a second ballot, a stranger's candidate, an absent deputy.
+    assert_problem(await cast("X1", dict.fromkeys(candidates, "for")), 422, "too-many-for-marks")
+    assert_problem(await cast("X0", {candidates[1]: "for"}), 409, "already-voted")
+    assert_problem(await cast("X2", {str(uuid4()): "for"}), 422, "unknown-candidate")
+    assert_problem(await cast("X5", {candidates[0]: "for"}), 403, "not-issued")
+    assert_problem(await api("POST", "ballot", f"/votes/{vote['id']}/ballots", json={"marks": {}}), 403, "forbidden-role")
+    assert (await api("GET", "ballot", f"/votes/{vote['id']}")).json()["cast"] == 1
+
+    # The refused deputy may still vote properly; after close nobody may.
+    assert (await cast("X1", {candidates[2]: "for"})).status_code == 201
+    closed = await api("POST", "ballot", f"/votes/{vote['id']}/close")
+    assert closed.status_code == 200
+    result = closed.json()
+    assert (result["issued"], result["collected"], result["valid"], result["invalid"]) == (4, 2, 2, 0)
+    assert {c["candidate_id"]: c["for_votes"] for c in result["candidates"]} == {
+        candidates[0]: 1, candidates[1]: 0, candidates[2]: 1}
+    assert_problem(await cast("X2", {candidates[0]: "for"}), 409, "vote-not-open")
+    # Too few "for" votes to pass (more than half of 6 seated needed): certification needs a further round.
+    assert_problem(await api("POST", "ballot", f"/votes/{vote['id']}/certify", role=Role.PRESIDING),
+                   409, "further-round-required")
+    assert (await api("GET", "ballot", f"/votes/{vote['id']}")).json()["status"] == "closed"
