@@ -25,7 +25,7 @@ async def eventually(probe: Callable[[], Awaitable[Any]], timeout: float = 15, w
         await asyncio.sleep(0.05)
 
 
-def certified_result(jurisdiction: str = "taihu.fuyu", chosen: int = 7, candidates: int = 10,
+def certified_result(jurisdiction: str = "taihu.ceshi", chosen: int = 7, candidates: int = 10,
                      event_id: UUID | None = None, vote_id: UUID | None = None) -> Envelope:
     """A ``ballot.result.certified`` envelope as the ballot service would send it."""
     results = [

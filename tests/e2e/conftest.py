@@ -35,8 +35,9 @@ class Cluster:
         return (self.log_dir / f"{name}.log").read_text(errors="replace")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def cluster(settings, tmp_path_factory):
+    """Started per module and stopped after it, so no other test's messages are taken by it."""
     cluster = Cluster(settings, tmp_path_factory.mktemp("service-logs"))
     cluster.start()
     try:
