@@ -48,9 +48,9 @@ def printer(stage: str, data: dict[str, Any]) -> None:
     elif stage == "ballot":
         a, r = data["attendance"], data["result"]
         print(table(f"二、票决 Ballot: {data['session']['name']}",
-                    ["实有代表 seated", "出席 present", "法定人数 quorum", "发出 issued", "收回 collected",
+                    ["名额 quota", "实有代表 seated", "出席 present", "法定人数 quorum", "发出 issued", "收回 collected",
                      "有效 valid", "无效 invalid"],
-                    [[a["seated"], a["present"], "达到 met" if a["quorum"] else "未达 not met", r["issued"],
+                    [[data["roster"]["quota"], a["seated"], a["present"], "达到 met" if a["quorum"] else "未达 not met", r["issued"],
                       r["collected"], r["valid"], r["invalid"]]]))
         rows = sorted(r["candidates"], key=lambda c: -c["for_votes"])
         print(table("计票结果 Tally (passing: 赞成票超过实有代表半数 more than half of seated deputies)",

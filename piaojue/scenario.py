@@ -23,7 +23,9 @@ TOWN = "taihu.fuyu"  # 孚玉镇
 YEAR = 2024
 SEATS = 7
 SESSION_NAME = "孚玉镇第十九届人民代表大会第四次会议"
-SEATED = 58  # 实有代表
+TERM = 19  # 第十九届
+QUOTA = 60  # 名额
+SEATED = 58  # 实有代表: two seats vacant
 ABSENT = ("D013", "D027", "D041", "D049", "D052", "D058")  # on leave: 52 present
 
 
@@ -164,8 +166,8 @@ async def run(settings: Settings, progress: Progress = lambda stage, data: None)
 
         # 2. Ballot: the session, roll call, quorum, one secret vote, close, certification.
         await wait_for("the slate to reach the ballot service", lambda: _ok(api, "ballot", f"/slates/{slate['id']}", office))
-        session = await api.call("POST", "ballot", "/sessions", office,
-                                 {"name": SESSION_NAME, "year": YEAR, "roster": deputies()})
+        roster = await api.call("PUT", "ballot", f"/terms/{TERM}/roster", office, {"quota": QUOTA, "deputies": deputies()})
+        session = await api.call("POST", "ballot", "/sessions", office, {"name": SESSION_NAME, "year": YEAR, "term": TERM})
         present = [d["deputy_id"] for d in deputies() if d["deputy_id"] not in ABSENT]
         attendance = await api.call("POST", "ballot", f"/sessions/{session['id']}/roll-call", office, {"present": present})
         vote = await api.call("POST", "ballot", f"/sessions/{session['id']}/votes", office, {"slate_id": slate["id"]})
@@ -175,9 +177,9 @@ async def run(settings: Settings, progress: Progress = lambda stage, data: None)
             token = api.token(deputy, Role.DEPUTY)
             await api.call("POST", "ballot", f"/votes/{vote['id']}/ballots", token,
                            {"marks": ballot_for(rng, slate["candidates"])})
-        closed = await api.call("POST", "ballot", f"/votes/{vote['id']}/close", chair)
+        await api.call("POST", "ballot", f"/votes/{vote['id']}/close", chair)
         certified = await api.call("POST", "ballot", f"/votes/{vote['id']}/certify", chair)
-        progress("ballot", {"session": session, "attendance": attendance, "opened": opened, "result": certified})
+        progress("ballot", {"session": session, "roster": roster, "attendance": attendance, "opened": opened, "result": certified})
 
         # 3. The certified result, through events: projects in supervision, dispositions in intake.
         chosen = [c for c in certified["candidates"] if c["chosen"]]

@@ -20,6 +20,7 @@ class Role(StrEnum):
     OFFICE = "office"  # 人大办: runs intake, sessions and supervision records of its jurisdiction
     PRESIDING = "presiding"  # 主持人/主席团: certifies results
     DEPUTY = "deputy"  # 人大代表: votes, inspects
+    TELLER = "teller"  # 监票人/计票人: enters paper ballots
     LEAD_UNIT = "lead_unit"  # 牵头实施单位: reports progress
     COUNTY = "county"  # 县人大/县考核: compares and assesses townships
 

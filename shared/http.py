@@ -109,16 +109,19 @@ def health_router(ready: Callable[[FastAPI], Awaitable[dict[str, bool]]]) -> API
 
 
 async def command(
-    request: Request, actor: str, act: Callable[[UnitOfWork], Awaitable[Any]], status: int = 200
+    request: Request, actor: str, act: Callable[[UnitOfWork], Awaitable[Any]], status: int = 200,
+    secret: Callable[[Any], Any] | None = None,
 ) -> JSONResponse:
     """Run a state-changing request in one transaction (state + audit + outbox).
 
     With an ``Idempotency-Key`` header, the first answer is stored in that same transaction and a
     retry of the same request gets it back without acting again; the same key on a different
-    request is refused."""
+    request is refused. For a request whose content must not be kept next to the caller (a secret
+    ballot), ``secret`` redacts the stored answer and the body is left out of the fingerprint."""
     pool: asyncpg.Pool = request.app.state.pool
     key = request.headers.get("idempotency-key")
-    fingerprint = hashlib.sha256(request.method.encode() + request.url.path.encode() + await request.body()).hexdigest()
+    content = b"" if secret else await request.body()
+    fingerprint = hashlib.sha256(request.method.encode() + request.url.path.encode() + content).hexdigest()
     correlation = request.headers.get("x-correlation-id")
     if key:
         stored = await _stored_answer(pool, actor, key, fingerprint)
@@ -130,7 +133,7 @@ async def command(
             if key:
                 await uow.conn.execute(
                     "INSERT INTO idempotency (principal, key, fingerprint, status, body) VALUES ($1, $2, $3, $4, $5)",
-                    actor, key, fingerprint, status, body,
+                    actor, key, fingerprint, status, secret(body) if secret else body,
                 )
     except asyncpg.UniqueViolationError as exc:
         if key and exc.constraint_name == "idempotency_pkey":  # a concurrent retry won the race

@@ -12,6 +12,7 @@ an exchange whose consumer queues do not exist yet:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -38,13 +39,15 @@ DEAD_EXCHANGE = RabbitExchange("piaojue.dead", type=ExchangeType.DIRECT, durable
 # declares all of them (and deploy/rabbitmq/definitions.json is generated from it).
 QUEUES: dict[str, tuple[str, ...]] = {
     "ballot.slates": ("intake.slate.published",),
+    "ballot.projects": ("supervision.project.created",),  # the subjects of satisfaction ratings
     "intake.results": ("ballot.result.certified",),
-    "supervision.results": ("ballot.result.certified",),
+    "supervision.results": ("ballot.result.certified", "ballot.satisfaction.certified"),
     "scoring.supervision": (
         "supervision.project.created",
         "supervision.inspection.recorded",
         "supervision.project.completed",
     ),
+    "scoring.ratings": ("ballot.satisfaction.certified",),
     # The county assessment system's inbox (县考核): it reads scores from here.
     "county.assessments": ("scoring.assessment.updated",),
 }
@@ -160,10 +163,8 @@ async def run_relay(pool: asyncpg.Pool, broker: RabbitBroker, schema: str, setti
                     continue
             except Exception:
                 log.exception("outbox relay failed; will retry")
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), settings.relay_poll_seconds)
-            except TimeoutError:
-                pass
     finally:
         await listener.close()
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-from shared.contracts.ballot import CandidateResult, ResultCertified
+from shared.contracts.ballot import CandidateResult, ResultCertified, RoundCounts
 from shared.contracts.envelope import Envelope
 
 
@@ -37,6 +37,8 @@ def certified_result(jurisdiction: str = "taihu.ceshi", chosen: int = 7, candida
         vote_id=vote_id or uuid4(), session_id=uuid4(), session_name="测试镇人民代表大会", slate_id=uuid4(), year=2024,
         seats=chosen, seated=58, present=52, issued=52, collected=52, valid=52, invalid=0, rules={},
         candidates=results, certified_at=datetime.now(UTC), certified_by="presiding",
+        rounds=[RoundCounts(round=1, candidates=[c.candidate_id for c in results], seats=chosen, issued=52, collected=52,
+                            valid=52, invalid=0, void=False)],
     )
     return Envelope(id=event_id or uuid4(), type=payload.TYPE, version=payload.VERSION, jurisdiction=jurisdiction,
                     correlation_id=uuid4(), producer="ballot", data=payload.model_dump(mode="json"))

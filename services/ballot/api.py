@@ -1,36 +1,50 @@
-"""HTTP routes of the ballot service: sessions, roll call, votes, ballots, certification."""
+"""HTTP routes of the ballot service: rosters, sessions, roll call, votes and their rounds,
+electronic and paper ballots, certification, publication, and the live view of a session."""
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import json
+import secrets
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 from uuid import UUID, uuid4
 
 from fastapi import APIRouter, Depends, Request
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from services.ballot import domain
-from services.ballot.domain import Mark, VoteRules
-from shared.auth import Principal, Role, require, scope_sql
-from shared.contracts.ballot import CandidateResult, ResultCertified
+from services.ballot import domain, store
+from services.ballot.domain import Mark, Satisfaction, VoteRules
+from shared.auth import Principal, Role, require
+from shared.contracts.ballot import CandidateResult, RatedProject, ResultCertified, RoundCounts, SatisfactionCertified
 from shared.db import UnitOfWork
 from shared.http import Problem, command
 
 router = APIRouter(tags=["ballot 票决"])
 OFFICE = require(Role.OFFICE)
 CHAIR = require(Role.OFFICE, Role.PRESIDING)
+TELLER = require(Role.TELLER)
 ANYONE = require()
 
 
 class DeputyIn(BaseModel):
     deputy_id: str = Field(min_length=1)
     name: str = Field(min_length=1)
+    seated: bool = Field(True, description="false: the seat is vacant (出缺)")
+
+
+class RosterIn(BaseModel):
+    quota: int = Field(gt=0, description="名额: the nominal number of deputies")
+    deputies: list[DeputyIn] = Field(min_length=1)
 
 
 class SessionIn(BaseModel):
     name: str = Field(min_length=1, description="e.g. 孚玉镇第十九届人民代表大会第四次会议")
     year: int = Field(ge=2000, le=2100)
-    roster: list[DeputyIn] = Field(min_length=1, description="seated deputies (实有代表)")
+    term: int = Field(gt=0, description="届")
 
 
 class RollCallIn(BaseModel):
@@ -38,72 +52,100 @@ class RollCallIn(BaseModel):
     absent: list[str] = Field(default_factory=list, description="deputies who left (离场)")
 
 
+class Kind(StrEnum):
+    SELECTION = "selection"  # 票决 of the slate
+    SATISFACTION = "satisfaction"  # 满意度测评 of the year's voted projects
+
+
+class Mode(StrEnum):
+    ELECTRONIC = "electronic"
+    PAPER = "paper"  # tellers (监票人/计票人) enter the paper ballots
+
+
 class VoteIn(BaseModel):
-    slate_id: UUID
+    kind: Kind = Kind.SELECTION
+    slate_id: UUID | None = Field(None, description="selection: the slate to vote on")
+    year: int | None = Field(None, description="satisfaction: whose projects to rate (default: the session's year)")
+    mode: Mode = Mode.ELECTRONIC
     rules: VoteRules = VoteRules()
 
 
+class WithdrawalIn(BaseModel):
+    candidate_id: UUID
+    reason: str = Field(min_length=1)
+
+
 class BallotIn(BaseModel):
-    marks: dict[UUID, Mark] = Field(description="candidate id → for / against / abstain")
+    marks: dict[UUID, str] = Field(description="subject id → for/against/abstain, or satisfied/basically_satisfied/dissatisfied")
 
 
-def _not_found(what: str, id_: Any) -> Problem:
-    return Problem(404, f"{what}-not-found", f"未找到 {what} not found", f"no {what} {id_} in your jurisdiction")
-
-
-async def _session(conn, who: Principal, session_id: UUID, lock: bool = False):
-    row = await conn.fetchrow(
-        f"SELECT * FROM sessions WHERE id = $1 AND {scope_sql('$2')}" + (" FOR UPDATE" if lock else ""),
-        session_id, who.jurisdiction,
-    )
-    if row is None:
-        raise _not_found("session", session_id)
-    return row
-
-
-async def _vote(conn, who: Principal, vote_id: UUID, lock: bool = False):
-    row = await conn.fetchrow(
-        f"SELECT * FROM votes WHERE id = $1 AND {scope_sql('$2')}" + (" FOR UPDATE" if lock else ""),
-        vote_id, who.jurisdiction,
-    )
-    if row is None:
-        raise _not_found("vote", vote_id)
-    return row
+class TotalsIn(BaseModel):
+    collected: int = Field(ge=0, description="收回")
+    invalid: int = Field(0, ge=0)
+    counts: dict[UUID, dict[str, int]] = Field(description="candidate → {for, against, abstain}")
 
 
 def _wrong_state(vote, wanted: str) -> Problem:
-    return Problem(
-        409, f"vote-not-{wanted}", f"表决状态不符 The vote is not {wanted}",
-        f"vote {vote['id']} is {vote['status']}", status_now=vote["status"],
-    )
+    return Problem(409, f"vote-not-{wanted}", f"表决状态不符 The vote is not {wanted}",
+                   f"vote {vote['id']} is {vote['status']}", status_now=vote["status"])
 
 
-async def _attendance(conn, session_id: UUID) -> dict[str, int]:
-    row = await conn.fetchrow(
-        "SELECT count(*) AS seated, count(*) FILTER (WHERE present) AS present FROM roster WHERE session_id = $1",
-        session_id,
-    )
-    return dict(row)
+def _subjects(vote) -> list[dict[str, Any]]:
+    withdrawn = {w["id"] for w in vote["withdrawn"]}
+    return [s for s in vote["subjects"] if s["id"] not in withdrawn]
+
+
+def _parse_marks(vote, marks: dict[UUID, str]) -> dict[UUID, Any]:
+    kind = Mark if vote["kind"] == Kind.SELECTION else Satisfaction
+    try:
+        return {c: kind(m) for c, m in marks.items()}
+    except ValueError as exc:
+        allowed = ", ".join(k.value for k in kind)
+        raise Problem(422, "mark-not-allowed", "选票标记有误 Mark not allowed", f"marks are one of: {allowed}") from exc
+
+
+# ---------------------------------------------------------------- rosters, sessions, roll call
+
+
+@router.put("/terms/{term}/roster")
+async def put_roster(term: int, body: RosterIn, request: Request, who: Principal = Depends(OFFICE)):
+    """The deputies of a term (届) of the caller's congress; seated ones count for quorum and majorities."""
+    ids = [d.deputy_id for d in body.deputies]
+    if len(set(ids)) != len(ids):
+        raise Problem(422, "duplicate-deputy", "名单重复 Duplicate deputy in roster", "each deputy once")
+    seated = sum(d.seated for d in body.deputies)
+    if seated > body.quota:
+        raise Problem(422, "over-quota", "超过名额 More seated deputies than the quota", f"{seated} seated > quota {body.quota}")
+
+    async def act(uow: UnitOfWork):
+        await uow.conn.execute(
+            "INSERT INTO terms (jurisdiction, term, quota) VALUES ($1, $2, $3)"
+            " ON CONFLICT (jurisdiction, term) DO UPDATE SET quota = EXCLUDED.quota", who.jurisdiction, term, body.quota,
+        )
+        await uow.conn.executemany(
+            "INSERT INTO deputies (jurisdiction, term, deputy_id, name, seated) VALUES ($1, $2, $3, $4, $5)"
+            " ON CONFLICT (jurisdiction, term, deputy_id) DO UPDATE SET name = EXCLUDED.name, seated = EXCLUDED.seated",
+            [(who.jurisdiction, term, d.deputy_id, d.name, d.seated) for d in body.deputies],
+        )
+        await uow.audit(who.jurisdiction, who.sub, "roster", "term", term, after=body.model_dump())
+        return {"term": term, "quota": body.quota, "seated": seated, "vacant": body.quota - seated}
+
+    return await command(request, who.sub, act)
 
 
 @router.post("/sessions", status_code=201)
 async def create_session(body: SessionIn, request: Request, who: Principal = Depends(OFFICE)):
-    ids = [d.deputy_id for d in body.roster]
-    if len(set(ids)) != len(ids):
-        raise Problem(422, "duplicate-deputy", "名单重复 Duplicate deputy in roster", "each deputy once")
-
     async def act(uow: UnitOfWork):
+        if not await uow.conn.fetchval("SELECT true FROM terms WHERE jurisdiction = $1 AND term = $2", who.jurisdiction, body.term):
+            raise Problem(409, "no-roster", "该届代表名单未录入 No roster for this term",
+                          f"PUT /terms/{body.term}/roster first")
         session_id = uuid4()
         await uow.conn.execute(
-            "INSERT INTO sessions (id, jurisdiction, name, year) VALUES ($1, $2, $3, $4)",
-            session_id, who.jurisdiction, body.name, body.year,
-        )
-        await uow.conn.executemany(
-            "INSERT INTO roster (session_id, deputy_id, name) VALUES ($1, $2, $3)",
-            [(session_id, d.deputy_id, d.name) for d in body.roster],
+            "INSERT INTO sessions (id, jurisdiction, term, name, year) VALUES ($1, $2, $3, $4, $5)",
+            session_id, who.jurisdiction, body.term, body.name, body.year,
         )
         await uow.audit(who.jurisdiction, who.sub, "create", "session", session_id, after=body.model_dump())
-        return {"id": session_id, "name": body.name, "year": body.year, "seated": len(ids), "present": 0}
+        return {"id": session_id, **body.model_dump(), **await store.attendance(uow.conn, session_id)}
 
     return await command(request, who.sub, act, 201)
 
@@ -111,27 +153,29 @@ async def create_session(body: SessionIn, request: Request, who: Principal = Dep
 @router.get("/sessions/{session_id}")
 async def get_session(session_id: UUID, request: Request, who: Principal = Depends(ANYONE)):
     async with request.app.state.pool.acquire() as conn:
-        session = await _session(conn, who, session_id)
-        counts = await _attendance(conn, session_id)
-    return {"id": session["id"], "name": session["name"], "year": session["year"], **counts,
+        session = await store.session(conn, who, session_id)
+        counts = await store.attendance(conn, session_id)
+    return {"id": session["id"], "name": session["name"], "year": session["year"], "term": session["term"], **counts,
             "quorum": domain.has_quorum(counts["present"], counts["seated"])}
 
 
 @router.post("/sessions/{session_id}/roll-call")
 async def roll_call(session_id: UUID, body: RollCallIn, request: Request, who: Principal = Depends(OFFICE)):
-    """签到: mark deputies present (or gone again). Unknown deputies are refused, nothing changed."""
+    """签到: mark deputies present (or gone again). Deputies not seated in the term are refused."""
 
     async def act(uow: UnitOfWork):
-        await _session(uow.conn, who, session_id, lock=True)
-        known = {r["deputy_id"] for r in await uow.conn.fetch("SELECT deputy_id FROM roster WHERE session_id = $1", session_id)}
-        unknown = sorted(set(body.present + body.absent) - known)
+        session = await store.session(uow.conn, who, session_id, lock=True)
+        seated = {r["deputy_id"] for r in await uow.conn.fetch(
+            "SELECT deputy_id FROM deputies WHERE jurisdiction = $1 AND term = $2 AND seated", session["jurisdiction"], session["term"])}
+        unknown = sorted(set(body.present + body.absent) - seated)
         if unknown:
-            raise Problem(422, "not-on-roster", "非本次会议代表 Not on the roster", f"unknown deputies: {', '.join(unknown)}")
-        for ids, present in ((body.present, True), (body.absent, False)):
-            await uow.conn.execute(
-                "UPDATE roster SET present = $3 WHERE session_id = $1 AND deputy_id = ANY($2::text[])", session_id, ids, present
-            )
-        counts = await _attendance(uow.conn, session_id)
+            raise Problem(422, "not-on-roster", "非本届在任代表 Not a seated deputy", f"not seated in this term: {', '.join(unknown)}")
+        await uow.conn.executemany(
+            "INSERT INTO attendance (session_id, deputy_id, present) VALUES ($1, $2, $3)"
+            " ON CONFLICT (session_id, deputy_id) DO UPDATE SET present = EXCLUDED.present",
+            [(session_id, d, True) for d in body.present] + [(session_id, d, False) for d in body.absent],
+        )
+        counts = await store.attendance(uow.conn, session_id)
         await uow.audit(who.jurisdiction, who.sub, "roll-call", "session", session_id, after=body.model_dump())
         return {**counts, "quorum": domain.has_quorum(counts["present"], counts["seated"])}
 
@@ -141,155 +185,322 @@ async def roll_call(session_id: UUID, body: RollCallIn, request: Request, who: P
 @router.get("/slates/{slate_id}")
 async def get_slate(slate_id: UUID, request: Request, who: Principal = Depends(ANYONE)):
     row = await request.app.state.pool.fetchrow(
-        f"SELECT * FROM slates WHERE id = $1 AND {scope_sql('$2')}", slate_id, who.jurisdiction
+        "SELECT * FROM slates WHERE id = $1 AND (jurisdiction = $2 OR starts_with(jurisdiction, $2 || '.'))",
+        slate_id, who.jurisdiction,
     )
     if row is None:
-        raise _not_found("slate", slate_id)
+        raise store.not_found("slate", slate_id)
     return dict(row)
+
+
+# ---------------------------------------------------------------- votes
 
 
 @router.post("/sessions/{session_id}/votes", status_code=201)
 async def create_vote(session_id: UUID, body: VoteIn, request: Request, who: Principal = Depends(OFFICE)):
     async def act(uow: UnitOfWork):
-        session = await _session(uow.conn, who, session_id)
-        slate = await uow.conn.fetchrow(
-            "SELECT * FROM slates WHERE id = $1 AND jurisdiction = $2", body.slate_id, session["jurisdiction"]
-        )
-        if slate is None:
-            raise _not_found("slate", body.slate_id)
+        session = await store.session(uow.conn, who, session_id)
+        if body.kind is Kind.SELECTION:
+            if body.slate_id is None:
+                raise Problem(422, "slate-required", "缺少候选清单 A selection vote needs a slate", "give slate_id")
+            slate = await uow.conn.fetchrow(
+                "SELECT * FROM slates WHERE id = $1 AND jurisdiction = $2", body.slate_id, session["jurisdiction"])
+            if slate is None:
+                raise store.not_found("slate", body.slate_id)
+            subjects = [{"id": c["candidate_id"], "title": c["title"]} for c in slate["candidates"]]
+            seats, year = slate["seats"], slate["year"]
+        else:
+            year = body.year or session["year"]
+            rows = await uow.conn.fetch(
+                "SELECT id, title FROM projects WHERE jurisdiction = $1 AND year = $2 ORDER BY title", session["jurisdiction"], year)
+            if not rows:
+                raise Problem(409, "no-projects", "无可测评项目 No projects to rate", f"no voted projects of {year} known yet")
+            subjects = [{"id": str(r["id"]), "title": r["title"]} for r in rows]
+            seats = len(subjects)
         vote_id = uuid4()
         await uow.conn.execute(
-            "INSERT INTO votes (id, session_id, jurisdiction, slate_id, status, rules, seats)"
-            " VALUES ($1, $2, $3, $4, 'draft', $5, $6)",
-            vote_id, session_id, session["jurisdiction"], slate["id"], body.rules.model_dump(mode="json"), slate["seats"],
+            "INSERT INTO votes (id, session_id, jurisdiction, kind, mode, slate_id, year, subjects, status, rules, seats)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'draft', $9, $10)",
+            vote_id, session_id, session["jurisdiction"], body.kind, body.mode, body.slate_id, year, subjects,
+            body.rules.model_dump(mode="json"), seats,
         )
         await uow.audit(who.jurisdiction, who.sub, "create", "vote", vote_id, after=body.model_dump(mode="json"))
-        return {"id": vote_id, "status": "draft", "seats": slate["seats"], "candidates": slate["candidates"]}
+        return {"id": vote_id, "kind": body.kind, "mode": body.mode, "status": "draft", "seats": seats, "subjects": subjects,
+                "candidates": [{"candidate_id": s["id"], "title": s["title"]} for s in subjects]}
 
     return await command(request, who.sub, act, 201)
+
+
+@router.post("/votes/{vote_id}/withdrawals")
+async def withdraw(vote_id: UUID, body: WithdrawalIn, request: Request, who: Principal = Depends(OFFICE)):
+    """A candidate withdrawn from the ballot: only before the vote opens."""
+
+    async def act(uow: UnitOfWork):
+        vote = await store.vote(uow.conn, who, vote_id, lock=True)
+        if vote["status"] != "draft":
+            raise Problem(409, "vote-already-open", "表决已开始，不能撤回候选 The vote has opened",
+                          "a candidate can be withdrawn only before the vote opens", status_now=vote["status"])
+        remaining = [s for s in _subjects(vote) if s["id"] != str(body.candidate_id)]
+        if len(remaining) == len(_subjects(vote)):
+            raise Problem(422, "unknown-candidate", "不在候选清单 Not on this ballot", f"{body.candidate_id} is not a candidate")
+        if vote["kind"] == Kind.SELECTION and len(remaining) < vote["seats"]:
+            raise Problem(409, "too-few-candidates", "候选不足 Too few candidates left",
+                          f"{len(remaining)} candidates cannot fill {vote['seats']} seats")
+        withdrawn = [*vote["withdrawn"], {"id": str(body.candidate_id), "reason": body.reason}]
+        await uow.conn.execute("UPDATE votes SET withdrawn = $2 WHERE id = $1", vote_id, withdrawn)
+        await uow.audit(who.jurisdiction, who.sub, "withdraw", "vote", vote_id, after=body.model_dump(mode="json"))
+        return {"id": vote_id, "withdrawn": withdrawn, "candidates": remaining}
+
+    return await command(request, who.sub, act)
 
 
 @router.post("/votes/{vote_id}/open")
 async def open_vote(vote_id: UUID, request: Request, who: Principal = Depends(CHAIR)):
-    """Open the vote: only with a quorum. The rules are frozen and a ballot is issued to each
-    deputy present."""
+    """Open the vote's first round, or the further round its last close called for. Only with a
+    quorum. The rules freeze at the first opening; a ballot is issued to each deputy present."""
 
     async def act(uow: UnitOfWork):
-        vote = await _vote(uow.conn, who, vote_id, lock=True)
-        if vote["status"] != "draft":
-            raise _wrong_state(vote, "draft")
-        await _session(uow.conn, who, vote["session_id"], lock=True)  # no roll call while opening
-        counts = await _attendance(uow.conn, vote["session_id"])
+        vote = await store.vote(uow.conn, who, vote_id, lock=True)
+        await store.session(uow.conn, who, vote["session_id"], lock=True)  # no roll call while opening
+        counts = await store.attendance(uow.conn, vote["session_id"])
         rules = VoteRules.model_validate(vote["rules"])
+        if vote["status"] == "draft":
+            candidates, seats = [s["id"] for s in _subjects(vote)], vote["seats"]
+        elif vote["status"] == "closed" and not vote["result"]["finished"]:
+            candidates, seats = vote["result"]["next_candidates"], vote["result"]["next_seats"]
+        else:
+            raise _wrong_state(vote, "ready-to-open")
         if not domain.has_quorum(counts["present"], counts["seated"], rules):
-            raise Problem(
-                409, "quorum-not-met", "未达法定人数 No quorum",
-                f"{counts['present']} present of {counts['seated']} seated; "
-                f"need at least {rules.quorum_numerator}/{rules.quorum_denominator}", **counts,
-            )
+            raise Problem(409, "quorum-not-met", "未达法定人数 No quorum",
+                          f"{counts['present']} present of {counts['seated']} seated; "
+                          f"need at least {rules.quorum_numerator}/{rules.quorum_denominator}", **counts)
+        number = vote["round"] + 1
         await uow.conn.execute(
-            "INSERT INTO issued (vote_id, deputy_id) SELECT $1, deputy_id FROM roster WHERE session_id = $2 AND present",
-            vote_id, vote["session_id"],
+            "INSERT INTO rounds (vote_id, round, candidates, seats, issued) VALUES ($1, $2, $3, $4, $5)",
+            vote_id, number, candidates, seats, counts["present"],
         )
         await uow.conn.execute(
-            "UPDATE votes SET status = 'open', seated = $2, present = $3, issued = $3, opened_at = now() WHERE id = $1",
-            vote_id, counts["seated"], counts["present"],
+            """INSERT INTO issued (vote_id, round, deputy_id)
+               SELECT $1, $2, a.deputy_id FROM attendance a JOIN sessions s ON s.id = a.session_id
+               JOIN deputies d ON d.jurisdiction = s.jurisdiction AND d.term = s.term AND d.deputy_id = a.deputy_id
+               WHERE a.session_id = $3 AND a.present AND d.seated""",
+            vote_id, number, vote["session_id"],
         )
-        await uow.audit(who.jurisdiction, who.sub, "open", "vote", vote_id, after=counts)
-        return {"id": vote_id, "status": "open", **counts, "issued": counts["present"]}
+        await uow.conn.execute(
+            "UPDATE votes SET status = 'open', round = $2, seated = coalesce(seated, $3), present = coalesce(present, $4)"
+            " WHERE id = $1", vote_id, number, counts["seated"], counts["present"],
+        )
+        await uow.audit(who.jurisdiction, who.sub, "open", "vote", vote_id, after={"round": number, **counts})
+        return {"id": vote_id, "status": "open", "round": number, "candidates": candidates, "seats": seats, **counts,
+                "issued": counts["present"]}
 
     return await command(request, who.sub, act)
+
+
+async def _open_round(conn, who: Principal, vote_id: UUID, mode: Mode):
+    vote = await store.vote(conn, who, vote_id)
+    if vote["status"] != "open":
+        raise _wrong_state(vote, "open")
+    if vote["mode"] != mode:
+        raise Problem(409, f"{vote['mode']}-vote", "投票方式不符 Wrong voting mode", f"this vote is {vote['mode']}")
+    current = await conn.fetchrow("SELECT * FROM rounds WHERE vote_id = $1 AND round = $2", vote_id, vote["round"])
+    return vote, current
+
+
+def _check(vote, current, marks: dict[UUID, Any]) -> bool:
+    """Whether the ballot is valid; refuses what can never be recorded."""
+    on_ballot = [UUID(c) for c in current["candidates"]]
+    try:
+        if vote["kind"] == Kind.SATISFACTION:
+            domain.check_rating_ballot(marks, on_ballot)
+            return True
+        return domain.check_ballot(marks, on_ballot, current["seats"], VoteRules.model_validate(vote["rules"]))
+    except domain.BallotRejected as exc:
+        raise Problem(422, exc.code, "选票有误 Ballot refused", str(exc)) from exc
 
 
 @router.post("/votes/{vote_id}/ballots", status_code=201)
 async def cast_ballot(vote_id: UUID, body: BallotIn, request: Request, who: Principal = Depends(require(Role.DEPUTY))):
-    """A deputy casts a secret ballot. The record of *that* they voted and the ballot itself are
-    written apart, with nothing linking them."""
+    """A deputy casts a secret ballot and gets a private receipt code. *That* the deputy voted and
+    *what* was cast are written apart, with nothing linking them; a retry with the same
+    Idempotency-Key is answered without the receipt, which is shown once."""
 
     async def act(uow: UnitOfWork):
-        vote = await _vote(uow.conn, who, vote_id)
-        if vote["status"] != "open":
-            raise _wrong_state(vote, "open")
-        slate = await uow.conn.fetchrow("SELECT candidates FROM slates WHERE id = $1", vote["slate_id"])
-        rules = VoteRules.model_validate(vote["rules"])
-        try:
-            valid = domain.check_ballot(body.marks, [UUID(c["candidate_id"]) for c in slate["candidates"]], vote["seats"], rules)
-        except domain.BallotRejected as exc:
-            raise Problem(422, exc.code, "选票有误 Ballot refused", str(exc)) from exc
-        if not valid:  # an electronic ballot cannot be over-marked: refuse it, the deputy may vote again
-            limit = rules.for_limit(vote["seats"])
+        vote, current = await _open_round(uow.conn, who, vote_id, Mode.ELECTRONIC)
+        marks = _parse_marks(vote, body.marks)
+        if not _check(vote, current, marks):  # an electronic ballot cannot be over-marked: refuse, the deputy may vote again
+            limit = VoteRules.model_validate(vote["rules"]).for_limit(current["seats"])
             raise Problem(422, "too-many-for-marks", "赞成票超过应选数 Too many 'for' marks",
                           f"at most {limit} 'for' marks on this ballot", max_for=limit)
         taken = await uow.conn.fetchval(
-            "UPDATE issued SET cast_done = true WHERE vote_id = $1 AND deputy_id = $2 AND NOT cast_done RETURNING true",
-            vote_id, who.sub,
+            "UPDATE issued SET cast_done = true WHERE vote_id = $1 AND round = $2 AND deputy_id = $3 AND NOT cast_done"
+            " RETURNING true", vote_id, vote["round"], who.sub,
         )
         if not taken:
-            issued = await uow.conn.fetchval("SELECT true FROM issued WHERE vote_id = $1 AND deputy_id = $2", vote_id, who.sub)
-            if issued:
-                raise Problem(409, "already-voted", "已投票 Already voted", "one ballot per deputy")
+            if await uow.conn.fetchval("SELECT true FROM issued WHERE vote_id = $1 AND round = $2 AND deputy_id = $3",
+                                       vote_id, vote["round"], who.sub):
+                raise Problem(409, "already-voted", "已投票 Already voted", "one ballot per deputy and round")
             raise Problem(403, "not-issued", "未领取选票 No ballot issued",
-                          "only deputies present when the vote opened receive a ballot")
-        await uow.conn.execute(
-            "INSERT INTO ballots (vote_id, marks) VALUES ($1, $2)",
-            vote_id, {str(c): m.value for c, m in body.marks.items()},
-        )
-        return {"vote_id": vote_id, "status": "cast"}
+                          "only deputies present when the round opened receive a ballot")
+        stored = {str(c): m.value for c, m in marks.items()}
+        if vote["rules"].get("named"):
+            await uow.conn.execute("INSERT INTO named_ballots (vote_id, round, deputy_id, marks) VALUES ($1, $2, $3, $4)",
+                                   vote_id, vote["round"], who.sub, stored)
+        else:
+            await uow.conn.execute("INSERT INTO ballots (vote_id, round, marks) VALUES ($1, $2, $3)", vote_id, vote["round"], stored)
+        receipt = secrets.token_hex(8)
+        await uow.conn.execute("INSERT INTO receipts (vote_id, round, hash) VALUES ($1, $2, $3)",
+                               vote_id, vote["round"], receipt_hash(receipt))
+        return {"vote_id": vote_id, "round": vote["round"], "status": "cast", "receipt": receipt}
+
+    return await command(request, who.sub, act, 201, secret=lambda body: {**body, "receipt": None})
+
+
+def receipt_hash(code: str) -> str:
+    return hashlib.sha256(code.encode()).hexdigest()
+
+
+@router.post("/votes/{vote_id}/paper-ballots", status_code=201)
+async def enter_paper_ballot(vote_id: UUID, body: BallotIn, request: Request, who: Principal = Depends(TELLER)):
+    """A teller enters one collected paper ballot. An over-marked one is recorded as invalid."""
+
+    async def act(uow: UnitOfWork):
+        vote, current = await _open_round(uow.conn, who, vote_id, Mode.PAPER)
+        if current["totals_entered"]:
+            raise Problem(409, "totals-already-entered", "已录入汇总数 Totals already entered",
+                          "this round was counted by totals; ballots cannot be added one by one")
+        marks = _parse_marks(vote, body.marks)
+        valid = _check(vote, current, marks)
+        await uow.conn.execute("INSERT INTO ballots (vote_id, round, marks) VALUES ($1, $2, $3)",
+                               vote_id, vote["round"], {str(c): m.value for c, m in marks.items()})
+        await uow.audit(who.jurisdiction, who.sub, "enter-paper-ballot", "vote", vote_id, after={"round": vote["round"]})
+        return {"vote_id": vote_id, "round": vote["round"], "status": "entered", "valid": valid}
 
     return await command(request, who.sub, act, 201)
 
 
-@router.post("/votes/{vote_id}/close")
-async def close_vote(vote_id: UUID, request: Request, who: Principal = Depends(CHAIR)):
-    """Close the vote and count: the result is announced with all counts (当场宣布)."""
+@router.put("/votes/{vote_id}/paper-totals")
+async def enter_paper_totals(vote_id: UUID, body: TotalsIn, request: Request, who: Principal = Depends(TELLER)):
+    """Tellers' per-candidate totals for the round, with the ballots collected (and invalid)."""
 
     async def act(uow: UnitOfWork):
-        vote = await _vote(uow.conn, who, vote_id, lock=True)
-        if vote["status"] != "open":
-            raise _wrong_state(vote, "open")
-        result = await _count(uow.conn, vote)
-        await uow.conn.execute(
-            "UPDATE votes SET status = 'closed', closed_at = now(), result = $2 WHERE id = $1", vote_id, result
-        )
-        await uow.audit(who.jurisdiction, who.sub, "close", "vote", vote_id, after=result)
-        return {"id": vote_id, "status": "closed", **result}
+        vote, current = await _open_round(uow.conn, who, vote_id, Mode.PAPER)
+        if vote["kind"] != Kind.SELECTION:
+            raise Problem(409, "totals-not-supported", "测评票须逐张录入 Enter rating ballots one by one", "")
+        if await uow.conn.fetchval("SELECT true FROM ballots WHERE vote_id = $1 AND round = $2 LIMIT 1", vote_id, vote["round"]):
+            raise Problem(409, "ballots-already-entered", "已逐张录入 Ballots already entered one by one", "")
+        try:
+            tally = domain.tally_from_totals(body.counts, body.collected, body.invalid, [UUID(c) for c in current["candidates"]],
+                                             current["seats"], VoteRules.model_validate(vote["rules"]))
+        except domain.TotalsRefused as exc:
+            raise Problem(422, exc.code, "汇总数有误 Totals refused", str(exc)) from exc
+        await uow.conn.execute("UPDATE rounds SET tally = $3, totals_entered = true WHERE vote_id = $1 AND round = $2",
+                               vote_id, vote["round"], store.tally_json(tally))
+        await uow.audit(who.jurisdiction, who.sub, "enter-paper-totals", "vote", vote_id, after=body.model_dump(mode="json"))
+        return {"vote_id": vote_id, "round": vote["round"], "status": "entered", **store.tally_json(tally)}
 
     return await command(request, who.sub, act)
 
 
-async def _count(conn, vote) -> dict[str, Any]:
-    slate = await conn.fetchrow("SELECT candidates FROM slates WHERE id = $1", vote["slate_id"])
-    candidates = {UUID(c["candidate_id"]): c["title"] for c in slate["candidates"]}
+@router.post("/votes/{vote_id}/close")
+async def close_vote(vote_id: UUID, request: Request, who: Principal = Depends(CHAIR)):
+    """Close the round and count: the result is announced with all counts (当场宣布), and says
+    whether a further round is needed."""
+
+    async def act(uow: UnitOfWork):
+        vote = await store.vote(uow.conn, who, vote_id, lock=True)
+        if vote["status"] != "open":
+            raise _wrong_state(vote, "open")
+        current = await uow.conn.fetchrow("SELECT * FROM rounds WHERE vote_id = $1 AND round = $2", vote_id, vote["round"])
+        if not current["totals_entered"]:
+            rows = await uow.conn.fetch(
+                "SELECT marks FROM ballots WHERE vote_id = $1 AND round = $2 UNION ALL"
+                " SELECT marks FROM named_ballots WHERE vote_id = $1 AND round = $2", vote_id, vote["round"])
+            ballots = [store.marks_of(vote["kind"], r["marks"]) for r in rows]
+            await uow.conn.execute("UPDATE rounds SET tally = $3 WHERE vote_id = $1 AND round = $2",
+                                   vote_id, vote["round"], _count(vote, current, ballots))
+        await _unlink(uow.conn, vote_id, vote["round"])
+        result = await _result(uow.conn, vote)
+        await uow.conn.execute("UPDATE votes SET status = 'closed', result = $2 WHERE id = $1", vote_id, result)
+        await uow.audit(who.jurisdiction, who.sub, "close", "vote", vote_id, after={"round": vote["round"]})
+        return {"id": vote_id, "status": "closed", **result}
+
+    response = await command(request, who.sub, act)
+    await request.app.state.pool.execute("VACUUM ballots, receipts, issued")  # purge the old row versions
+    return response
+
+
+def _count(vote, current, ballots: list[dict[UUID, Any]]) -> dict[str, Any]:
+    candidates = [UUID(c) for c in current["candidates"]]
+    if vote["kind"] == Kind.SATISFACTION:
+        collected, counts = domain.tally_ratings(ballots, candidates)
+        return {"collected": collected, "valid": collected, "invalid": 0,
+                "ratings": {str(p): {"satisfied": c.satisfied, "basically_satisfied": c.basically,
+                                     "dissatisfied": c.dissatisfied} for p, c in counts.items()}}
+    return store.tally_json(domain.tally(ballots, candidates, current["seats"], VoteRules.model_validate(vote["rules"])))
+
+
+async def _unlink(conn, vote_id: UUID, round_: int) -> None:
+    """Rewrite the round's ballots, receipts and issued rows in random order within this one
+    transaction: no physical order or transaction id is left that ties a ballot to a cast."""
+    for table, columns in (("ballots", "vote_id, round, marks"), ("receipts", "vote_id, round, hash"),
+                           ("issued", "vote_id, round, deputy_id, cast_done")):
+        await conn.execute(
+            f"""WITH old AS (DELETE FROM {table} WHERE vote_id = $1 AND round = $2 RETURNING {columns})
+                INSERT INTO {table} ({columns}) SELECT {columns} FROM old ORDER BY random()""",
+            vote_id, round_,
+        )
+
+
+async def _result(conn, vote) -> dict[str, Any]:
+    """Every round with its counts, and where the vote stands."""
+    rows = await conn.fetch("SELECT * FROM rounds WHERE vote_id = $1 ORDER BY round", vote["id"])
+    titles = {s["id"]: s["title"] for s in vote["subjects"]}
+    seated, present = vote["seated"], vote["present"]
+    rounds = [{"round": r["round"], "candidates": r["candidates"], "seats": r["seats"], "issued": r["issued"],
+               "void": not domain.round_stands(r["issued"], r["tally"]["collected"]), **r["tally"]} for r in rows]
+    base = {"kind": vote["kind"], "seated": seated, "present": present, "rounds": rounds,
+            **{k: rounds[0][k] for k in ("issued", "collected", "valid", "invalid")}}
+    if vote["kind"] == Kind.SATISFACTION:
+        ratings = []
+        for pid, c in rounds[-1]["ratings"].items():
+            count = domain.SatisfactionCount(c["satisfied"], c["basically_satisfied"], c["dissatisfied"])
+            tier = domain.satisfaction_tier(count, seated)
+            ratings.append({"project_id": pid, "title": titles[pid], **c, "tier": tier.value,
+                            "tier_label": domain.SATISFACTION_LABELS[tier], "rate": domain.satisfaction_rate(count)})
+        return {**base, "finished": True, "ratings": ratings}
     rules = VoteRules.model_validate(vote["rules"])
-    rows = await conn.fetch("SELECT marks FROM ballots WHERE vote_id = $1", vote["id"])
-    ballots = ({UUID(c): Mark(m) for c, m in r["marks"].items()} for r in rows)
-    counted = domain.tally(ballots, candidates, vote["seats"], rules)
-    outcome = domain.decide(counted, vote["seats"], vote["seated"], vote["present"], rules)
-    return {
-        "seated": vote["seated"], "present": vote["present"], "issued": vote["issued"],
-        "collected": counted.collected, "valid": counted.valid, "invalid": counted.invalid,
-        "stands": domain.round_stands(vote["issued"], counted.collected),
-        "decided": outcome.decided, "tied": [str(c) for c in outcome.tied], "shortfall": outcome.shortfall,
-        "candidates": [
-            {
-                "candidate_id": str(c), "title": title,
-                "for_votes": n.for_votes, "against": n.against, "abstain": n.abstain, "not_marked": n.not_marked,
-                "passed": c in outcome.ranks, "rank": outcome.ranks.get(c), "chosen": c in outcome.chosen,
-            }
-            for c, title in candidates.items()
-            for n in [counted.counts[c]]
-        ],
-    }
+    state = domain.progress(store.rounds_of(rows), seated, present, rules)
+    chosen = [str(c) for c in state.chosen]
+    last_seen: dict[str, dict[str, Any]] = {}
+    for r in rounds:
+        if r["void"]:
+            continue
+        outcome = domain.decide(store.tally_from_json(r), r["seats"], seated, present, rules)
+        for cid in r["candidates"]:
+            n = r["counts"][cid]
+            last_seen[cid] = {"round": r["round"], "for_votes": n["for"], "against": n["against"], "abstain": n["abstain"],
+                              "not_marked": n["not_marked"], "passed": UUID(cid) in outcome.ranks,
+                              "rank": outcome.ranks.get(UUID(cid))}
+    candidates = [{"candidate_id": s["id"], "title": s["title"], "chosen": s["id"] in chosen,
+                   **last_seen.get(s["id"], {"round": None, "for_votes": 0, "against": 0, "abstain": 0, "not_marked": 0,
+                                             "passed": False, "rank": None})}
+                  for s in _subjects(vote)]
+    return {**base, "finished": state.finished, "note": state.note, "chosen": chosen, "candidates": candidates,
+            "next_candidates": [str(c) for c in state.next_candidates], "next_seats": state.next_seats}
 
 
 @router.get("/votes/{vote_id}")
 async def get_vote(vote_id: UUID, request: Request, who: Principal = Depends(ANYONE)):
     """Progress while open (issued / cast so far, never a partial tally); the result once closed."""
     async with request.app.state.pool.acquire() as conn:
-        vote = await _vote(conn, who, vote_id)
-        cast = await conn.fetchval("SELECT count(*) FROM issued WHERE vote_id = $1 AND cast_done", vote_id)
-    body = {"id": vote["id"], "session_id": vote["session_id"], "slate_id": vote["slate_id"], "status": vote["status"],
-            "rules": vote["rules"], "seats": vote["seats"], "issued": vote["issued"], "cast": cast}
+        vote = await store.vote(conn, who, vote_id)
+        cast = await conn.fetchval("SELECT count(*) FROM issued WHERE vote_id = $1 AND round = $2 AND cast_done",
+                                   vote_id, vote["round"])
+        issued = await conn.fetchval("SELECT issued FROM rounds WHERE vote_id = $1 AND round = $2", vote_id, vote["round"])
+    body = {"id": vote["id"], "session_id": vote["session_id"], "kind": vote["kind"], "mode": vote["mode"],
+            "slate_id": vote["slate_id"], "status": vote["status"], "round": vote["round"], "rules": vote["rules"],
+            "seats": vote["seats"], "subjects": _subjects(vote), "withdrawn": vote["withdrawn"], "issued": issued, "cast": cast}
     if vote["status"] in ("closed", "certified"):
         body["result"] = vote["result"]
         body["certified_at"], body["certified_by"] = vote["certified_at"], vote["certified_by"]
@@ -299,35 +510,93 @@ async def get_vote(vote_id: UUID, request: Request, who: Principal = Depends(ANY
 @router.post("/votes/{vote_id}/certify")
 async def certify(vote_id: UUID, request: Request, who: Principal = Depends(require(Role.PRESIDING))):
     """The presiding officer certifies the announced result; it is then immutable and goes out
-    as ``ballot.result.certified``."""
+    through the outbox (``ballot.result.certified`` or ``ballot.satisfaction.certified``)."""
 
     async def act(uow: UnitOfWork):
-        vote = await _vote(uow.conn, who, vote_id, lock=True)
+        vote = await store.vote(uow.conn, who, vote_id, lock=True)
         if vote["status"] != "closed":
             raise _wrong_state(vote, "closed")
         result = vote["result"]
-        if not result["stands"]:
-            raise Problem(409, "round-void", "收回票数多于发出票数 Round void",
-                          "more ballots collected than issued: the round must be run again")
-        if not result["decided"]:
-            raise Problem(409, "further-round-required", "需另行票决 A further round is required",
-                          f"tied at the cut-off: {result['tied']}; seats short: {result['shortfall']}")
+        if not result["finished"]:
+            last = result["rounds"][-1]
+            code = "round-void" if last["void"] else "further-round-required"
+            raise Problem(409, code, "需另行票决 A further round is required", f"{result['note']}: open round {vote['round'] + 1}",
+                          next_candidates=result["next_candidates"], next_seats=result["next_seats"])
         session = await uow.conn.fetchrow("SELECT name FROM sessions WHERE id = $1", vote["session_id"])
-        slate = await uow.conn.fetchrow("SELECT year FROM slates WHERE id = $1", vote["slate_id"])
         now = datetime.now(UTC)
-        await uow.conn.execute(
-            "UPDATE votes SET status = 'certified', certified_at = $2, certified_by = $3 WHERE id = $1", vote_id, now, who.sub
-        )
-        payload = ResultCertified(
-            vote_id=vote_id, session_id=vote["session_id"], session_name=session["name"], slate_id=vote["slate_id"],
-            year=slate["year"], seats=vote["seats"], seated=result["seated"], present=result["present"],
-            issued=result["issued"], collected=result["collected"], valid=result["valid"], invalid=result["invalid"],
-            rules=vote["rules"],
-            candidates=[CandidateResult(**{k: c[k] for k in CandidateResult.model_fields}) for c in result["candidates"]],
-            certified_at=now, certified_by=who.sub,
-        )
+        await uow.conn.execute("UPDATE votes SET status = 'certified', certified_at = $2, certified_by = $3 WHERE id = $1",
+                               vote_id, now, who.sub)
+        common = {"vote_id": vote_id, "session_id": vote["session_id"], "session_name": session["name"], "year": vote["year"],
+                  "seated": result["seated"], "present": result["present"], "issued": result["issued"],
+                  "collected": result["collected"], "certified_at": now, "certified_by": who.sub}
+        if vote["kind"] == Kind.SATISFACTION:
+            payload = SatisfactionCertified(**common, projects=[RatedProject(**{k: r[k] for k in RatedProject.model_fields})
+                                                               for r in result["ratings"]])
+        else:
+            payload = ResultCertified(
+                **common, slate_id=vote["slate_id"], seats=vote["seats"], valid=result["valid"], invalid=result["invalid"],
+                rules=vote["rules"],
+                candidates=[CandidateResult(**{k: c[k] for k in CandidateResult.model_fields}) for c in result["candidates"]],
+                rounds=[RoundCounts(**{k: r[k] for k in RoundCounts.model_fields}) for r in result["rounds"]],
+            )
         await uow.emit(payload, vote["jurisdiction"])
         await uow.audit(who.jurisdiction, who.sub, "certify", "vote", vote_id, after={"certified_at": now.isoformat()})
         return {"id": vote_id, "status": "certified", **result, "certified_at": now, "certified_by": who.sub}
 
     return await command(request, who.sub, act)
+
+
+@router.get("/votes/{vote_id}/publication")
+async def publication(vote_id: UUID, request: Request, who: Principal = Depends(ANYONE)):
+    """After certification: the hashes of every receipt code (a deputy finds their own), and the
+    anonymised ballots in random order (anyone can recount: ``piaojue ballot recount``)."""
+    async with request.app.state.pool.acquire() as conn:
+        vote = await store.vote(conn, who, vote_id)
+        if vote["status"] != "certified":
+            raise _wrong_state(vote, "certified")
+        rounds = await conn.fetch("SELECT * FROM rounds WHERE vote_id = $1 ORDER BY round", vote_id)
+        published = []
+        for r in rounds:
+            hashes = await conn.fetch("SELECT hash FROM receipts WHERE vote_id = $1 AND round = $2 ORDER BY hash", vote_id, r["round"])
+            ballots = await conn.fetch("SELECT marks FROM ballots WHERE vote_id = $1 AND round = $2 ORDER BY id", vote_id, r["round"])
+            published.append({"round": r["round"], "candidates": r["candidates"], "seats": r["seats"], "issued": r["issued"],
+                              "totals": r["tally"] if r["totals_entered"] else None,
+                              "receipt_hashes": [h["hash"] for h in hashes], "ballots": [b["marks"] for b in ballots]})
+    return {"vote_id": vote_id, "kind": vote["kind"], "rules": vote["rules"], "seats": vote["seats"],
+            "subjects": _subjects(vote), "certified_at": vote["certified_at"], "result": vote["result"], "rounds": published}
+
+
+# ---------------------------------------------------------------- live view
+
+
+@router.get("/sessions/{session_id}/live")
+async def live(session_id: UUID, request: Request, who: Principal = Depends(ANYONE)):
+    """Server-sent events for the presiding officer's screen and the deputies' devices: present,
+    and for each vote its status, round, issued and cast so far. No partial tally before close;
+    the counts of a closed round are announced with it. Read from the database, so every replica
+    serves the same stream."""
+    pool = request.app.state.pool
+    async with pool.acquire() as conn:
+        await store.session(conn, who, session_id)
+
+    async def stream():
+        last = None
+        while not await request.is_disconnected():
+            async with pool.acquire() as conn:
+                state = {"session_id": str(session_id), **await store.attendance(conn, session_id), "votes": [
+                    {"id": str(v["id"]), "kind": v["kind"], "status": v["status"], "round": v["round"],
+                     "issued": v["issued"], "cast": v["cast"],
+                     **({"result": {k: v["result"][k] for k in ("issued", "collected", "valid", "invalid")}
+                         | {"chosen": v["result"].get("chosen"), "finished": v["result"]["finished"]}}
+                        if v["status"] in ("closed", "certified") else {})}
+                    for v in await conn.fetch(
+                        """SELECT v.id, v.kind, v.status, v.round, v.result, r.issued,
+                                  (SELECT count(*) FROM issued i WHERE i.vote_id = v.id AND i.round = v.round AND i.cast_done) AS cast
+                           FROM votes v LEFT JOIN rounds r ON r.vote_id = v.id AND r.round = v.round
+                           WHERE v.session_id = $1 ORDER BY v.id""", session_id)]}
+            if state != last:
+                yield f"event: state\ndata: {json.dumps(state, ensure_ascii=False)}\n\n"
+                last = state
+            await asyncio.sleep(0.5)
+
+    return StreamingResponse(stream(), media_type="text/event-stream", headers={"cache-control": "no-cache"})

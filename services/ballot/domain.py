@@ -30,10 +30,20 @@ class PassingBasis(StrEnum):
     RANKING = "ranking"  # no threshold: the top ``seats`` by "for" votes
 
 
+class Shortfall(StrEnum):
+    FURTHER_ROUND = "further_round"  # 另行票决 among those that did not pass
+    ACCEPT_FEWER = "accept_fewer"  # the presidium accepts fewer projects
+
+
 class VoteRules(BaseModel):
     """The voting procedure (票决办法) a vote runs under."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    shortfall: Shortfall = Shortfall.FURTHER_ROUND
+    max_rounds: int = Field(default=3, ge=1)
+    # 记名投票: only when the congress explicitly decides a named vote.
+    named: bool = False
 
     ballot_format: BallotFormat = BallotFormat.FOR_AGAINST_ABSTAIN
     # Most "for" marks on one ballot; None = the number of seats.
@@ -169,3 +179,155 @@ def decide(result: Tally, seats: int, seated: int, present: int, rules: VoteRule
     if len(above) + len(at_cutoff) == seats:
         return Outcome(ordered, ranks, chosen=above + at_cutoff)
     return Outcome(ordered, ranks, chosen=above, tied=at_cutoff, open_seats=seats - len(above))
+
+
+# ---------------------------------------------------------------- rounds
+
+
+@dataclass
+class Round:
+    """One round of balloting: who is on it, for how many seats, and what it counted."""
+
+    candidates: list[UUID]
+    seats: int
+    issued: int
+    tally: Tally
+
+
+@dataclass
+class Progress:
+    """Where a vote stands after its rounds so far."""
+
+    chosen: list[UUID]  # in the order chosen (earlier rounds first, by rank within a round)
+    finished: bool
+    next_candidates: list[UUID] = field(default_factory=list)
+    next_seats: int = 0
+    note: str = ""
+
+
+def progress(rounds: list[Round], seated: int, present: int, rules: VoteRules) -> Progress:
+    """Chain the rounds of a vote: a void round is run again; a tie at the cut-off goes to a further
+    round among the tied for the seats left; a shortfall to a further round among those that did
+    not pass (or is accepted, by setting); after ``max_rounds`` fewer are accepted."""
+    if not rounds:
+        raise ValueError("a vote has at least one round")
+    chosen: list[UUID] = []
+    for r in rounds:
+        if round_stands(r.issued, r.tally.collected):
+            outcome = decide(r.tally, r.seats, seated, present, rules)
+            chosen += outcome.chosen
+            step = _after(outcome, r, rules)
+        else:
+            step = Progress([], False, r.candidates, r.seats, "round void: more ballots collected than issued")
+    if not step.finished and len(rounds) >= rules.max_rounds:
+        return Progress(chosen, True, note=f"{step.note}; after {rules.max_rounds} rounds fewer are accepted")
+    return Progress(chosen, step.finished, step.next_candidates, step.next_seats, step.note)
+
+
+def _after(outcome: Outcome, r: Round, rules: VoteRules) -> Progress:
+    if outcome.decided:
+        return Progress([], True)
+    if outcome.tied:
+        return Progress([], False, outcome.tied, outcome.open_seats, "tie at the cut-off")
+    not_passed = [c for c in r.candidates if c not in outcome.ranks]
+    if rules.shortfall is Shortfall.ACCEPT_FEWER or not not_passed:
+        return Progress([], True, note="fewer passed than seats: fewer accepted")
+    return Progress([], False, not_passed, outcome.open_seats, "fewer passed than seats")
+
+
+# ---------------------------------------------------------------- paper totals
+
+
+class TotalsRefused(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def tally_from_totals(
+    counts: Mapping[UUID, Mapping[str, int]], collected: int, invalid: int, candidates: Iterable[UUID], seats: int,
+    rules: VoteRules,
+) -> Tally:
+    """Tellers' per-candidate totals of a paper round, checked for consistency before they count."""
+    ids = list(candidates)
+    stray = [c for c in counts if c not in ids]
+    if stray:
+        raise TotalsRefused("unknown-candidate", f"candidate(s) not on this ballot: {', '.join(map(str, stray))}")
+    if not 0 <= invalid <= collected:
+        raise TotalsRefused("inconsistent-totals", "invalid ballots must be between 0 and the ballots collected")
+    valid = collected - invalid
+    tally = Tally(collected=collected, valid=valid, invalid=invalid, counts={})
+    for c in ids:
+        n = counts.get(c, {})
+        count = CandidateCount(n.get("for", 0), n.get("against", 0), n.get("abstain", 0))
+        marked = count.for_votes + count.against + count.abstain
+        if min(count.for_votes, count.against, count.abstain) < 0 or marked > valid:
+            raise TotalsRefused("inconsistent-totals", f"candidate {c}: marks must be ≥ 0 and at most the {valid} valid ballots")
+        count.not_marked = valid - marked
+        tally.counts[c] = count
+    if sum(n.for_votes for n in tally.counts.values()) > valid * rules.for_limit(seats):
+        raise TotalsRefused("inconsistent-totals", "more 'for' marks than valid ballots allow")
+    return tally
+
+
+# ---------------------------------------------------------------- satisfaction rating (满意度测评)
+
+
+class Satisfaction(StrEnum):
+    SATISFIED = "satisfied"  # 满意
+    BASICALLY = "basically_satisfied"  # 基本满意
+    DISSATISFIED = "dissatisfied"  # 不满意
+
+
+SATISFACTION_LABELS = {Satisfaction.SATISFIED: "满意", Satisfaction.BASICALLY: "基本满意", Satisfaction.DISSATISFIED: "不满意"}
+
+
+@dataclass
+class SatisfactionCount:
+    satisfied: int = 0
+    basically: int = 0
+    dissatisfied: int = 0
+
+    @property
+    def votes(self) -> int:
+        return self.satisfied + self.basically + self.dissatisfied
+
+
+def check_rating_ballot(marks: Mapping[UUID, Satisfaction], projects: Iterable[UUID]) -> None:
+    on_ballot = set(projects)
+    stray = [p for p in marks if p not in on_ballot]
+    if stray:
+        raise BallotRejected("unknown-candidate", f"project(s) not on this ballot: {', '.join(map(str, stray))}")
+
+
+def tally_ratings(ballots: Iterable[Mapping[UUID, Satisfaction]], projects: Iterable[UUID]) -> tuple[int, dict[UUID, SatisfactionCount]]:
+    ids = list(projects)
+    counts = {p: SatisfactionCount() for p in ids}
+    collected = 0
+    for marks in ballots:
+        collected += 1
+        check_rating_ballot(marks, ids)
+        for p, mark in marks.items():
+            c = counts[p]
+            if mark is Satisfaction.SATISFIED:
+                c.satisfied += 1
+            elif mark is Satisfaction.BASICALLY:
+                c.basically += 1
+            else:
+                c.dissatisfied += 1
+    return collected, counts
+
+
+def satisfaction_tier(count: SatisfactionCount, seated: int) -> Satisfaction:
+    """满意 if 满意 votes are more than half of seated deputies; else 基本满意 if 满意 + 基本满意 are;
+    else 不满意. Exactly half is not more than half."""
+    if 2 * count.satisfied > seated:
+        return Satisfaction.SATISFIED
+    if 2 * (count.satisfied + count.basically) > seated:
+        return Satisfaction.BASICALLY
+    return Satisfaction.DISSATISFIED
+
+
+def satisfaction_rate(count: SatisfactionCount) -> float | None:
+    """(满意 + 基本满意) / votes cast on the project."""
+    return (count.satisfied + count.basically) / count.votes if count.votes else None

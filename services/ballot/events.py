@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from shared.contracts.envelope import Envelope
 from shared.contracts.intake import SlatePublished
+from shared.contracts.supervision import ProjectCreated
 from shared.db import UnitOfWork
 from shared.messaging import Consumer
 
 slates = Consumer("ballot.slates")
+projects = Consumer("ballot.projects")
 
 
 @slates.on(SlatePublished)
@@ -18,4 +20,13 @@ async def slate_published(uow: UnitOfWork, envelope: Envelope, slate: SlatePubli
         " ON CONFLICT (id) DO NOTHING",
         slate.slate_id, envelope.jurisdiction, slate.title, slate.year, slate.seats,
         [c.model_dump(mode="json") for c in slate.candidates],
+    )
+
+
+@projects.on(ProjectCreated)
+async def project_created(uow: UnitOfWork, envelope: Envelope, project: ProjectCreated) -> None:
+    """Keep the voted projects so that a session can rate them (满意度测评)."""
+    await uow.conn.execute(
+        "INSERT INTO projects (id, jurisdiction, year, title) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING",
+        project.project_id, envelope.jurisdiction, project.year, project.title,
     )

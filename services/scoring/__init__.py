@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from services.scoring.api import router
-from services.scoring.events import supervision
+from services.scoring.events import ratings, supervision
 from shared.service import Service
 
-SERVICE = Service("scoring", "考核", router, Path(__file__).parent / "migrations", [supervision])
+SERVICE = Service("scoring", "考核", router, Path(__file__).parent / "migrations", [supervision, ratings])

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.contracts.supervision import Completion, InspectionKind
 
+SATISFACTION = "satisfaction"  # the key of the satisfaction rate among a project's ratings
 TWO_PLACES = Decimal("0.01")
 FOUR_PLACES = Decimal("0.0001")
 
@@ -21,12 +22,14 @@ class AssessmentMethod(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     version: str = "default"
-    # Weights of the inspection ratings in a project's score; renormalised over those present.
-    weights: dict[InspectionKind, Decimal] = Field(
+    # Weights in a project's score of the inspection ratings and of the deputies' satisfaction
+    # rate (满意度, as a percentage); renormalised over those present.
+    weights: dict[str, Decimal] = Field(
         default_factory=lambda: {
             InspectionKind.MID_TERM: Decimal("0.3"),
             InspectionKind.FINAL: Decimal("0.5"),
             InspectionKind.LOOK_BACK: Decimal("0.2"),
+            SATISFACTION: Decimal("0.25"),
         }
     )
     points_per_completed: Decimal = Decimal("1.0")  # 完成项目适量加分
@@ -37,8 +40,8 @@ class AssessmentMethod(BaseModel):
     basically_completed_counts: bool = True
 
 
-def project_score(ratings: Mapping[InspectionKind, Iterable[int]], method: AssessmentMethod) -> Decimal | None:
-    """Weighted mean of each kind's latest-of-average rating; None before any rating."""
+def project_score(ratings: Mapping[str, Iterable[Decimal | int]], method: AssessmentMethod) -> Decimal | None:
+    """Weighted mean over the kinds rated so far (each kind's ratings averaged); None before any."""
     total = weight = Decimal(0)
     for kind, values in ratings.items():
         values = list(values)

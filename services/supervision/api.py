@@ -83,7 +83,9 @@ async def get_project(project_id: UUID, request: Request, who: Principal = Depen
         row = await _project(conn, who, project_id)
         progress = await conn.fetch("SELECT * FROM progress_reports WHERE project_id = $1 ORDER BY reported_at", project_id)
         inspections = await conn.fetch("SELECT * FROM inspections WHERE project_id = $1 ORDER BY recorded_at", project_id)
-    return {**dict(row), "progress": [dict(p) for p in progress], "inspections": [dict(i) for i in inspections]}
+        rectifications = await conn.fetch("SELECT * FROM rectifications WHERE project_id = $1 ORDER BY created_at", project_id)
+    return {**dict(row), "progress": [dict(p) for p in progress], "inspections": [dict(i) for i in inspections],
+            "rectifications": [dict(r) for r in rectifications]}
 
 
 @router.put("/projects/{project_id}/assignment")

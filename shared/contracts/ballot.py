@@ -12,6 +12,8 @@ from shared.contracts.envelope import Payload, event
 
 
 class CandidateResult(BaseModel):
+    """A candidate's counts in the last round it stood in, and whether it was chosen."""
+
     candidate_id: UUID
     title: str
     for_votes: int
@@ -20,6 +22,17 @@ class CandidateResult(BaseModel):
     passed: bool
     chosen: bool
     rank: int | None  # among passing candidates, by "for" votes
+
+
+class RoundCounts(BaseModel):
+    round: int
+    candidates: list[UUID]
+    seats: int
+    issued: int
+    collected: int
+    valid: int
+    invalid: int
+    void: bool
 
 
 @event("ballot.result.certified", 1)
@@ -40,10 +53,39 @@ class ResultCertified(Payload):
     valid: int
     invalid: int
     rules: dict[str, Any]  # the settings the vote ran under, frozen at open
-    candidates: list[CandidateResult]
+    candidates: list[CandidateResult]  # counts from the last round each candidate stood in
+    rounds: list[RoundCounts]  # every round, first to last (the top-level counts are the first round's)
     certified_at: datetime
     certified_by: str
 
     @property
     def chosen(self) -> list[CandidateResult]:
         return [c for c in self.candidates if c.chosen]
+
+
+class RatedProject(BaseModel):
+    project_id: UUID
+    title: str
+    satisfied: int  # 满意
+    basically_satisfied: int  # 基本满意
+    dissatisfied: int  # 不满意
+    tier: str  # satisfied / basically_satisfied / dissatisfied, by the rule over seated deputies
+    rate: float | None  # (满意 + 基本满意) / votes on the project
+
+
+@event("ballot.satisfaction.certified", 1)
+class SatisfactionCertified(Payload):
+    """A certified satisfaction rating (满意度测评) of the year's voted projects. 不满意 sends a
+    project back to its lead unit for rectification (supervision); scoring counts the rating."""
+
+    vote_id: UUID
+    session_id: UUID
+    session_name: str
+    year: int
+    seated: int
+    present: int
+    issued: int
+    collected: int
+    projects: list[RatedProject]
+    certified_at: datetime
+    certified_by: str

@@ -89,7 +89,8 @@ async def test_vote_rules_refuse_bad_ballots_and_keep_what_was_cast(api):
     slate = await _slate(api)
     candidates = [c["candidate_id"] for c in slate["candidates"]]
     roster = [{"deputy_id": f"X{i}", "name": f"代表{i}"} for i in range(6)]
-    session = (await api("POST", "ballot", "/sessions", json={"name": "新仓镇人代会", "year": 2024, "roster": roster})).json()
+    assert (await api("PUT", "ballot", "/terms/18/roster", json={"quota": 7, "deputies": roster})).status_code == 200
+    session = (await api("POST", "ballot", "/sessions", json={"name": "新仓镇人代会", "year": 2024, "term": 18})).json()
     vote = (await api("POST", "ballot", f"/sessions/{session['id']}/votes", json={"slate_id": slate["id"]})).json()
 
     # A vote before quorum: 3 of 6 present is below 2/3.

@@ -3,8 +3,8 @@ still exactly one project per chosen candidate, none lost, none doubled."""
 
 from __future__ import annotations
 
-import asyncpg
 import aio_pika
+import asyncpg
 
 from tests.support import certified_result, depth, eventually
 

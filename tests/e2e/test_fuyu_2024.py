@@ -10,7 +10,6 @@ import aio_pika
 from piaojue import scenario
 from tests.support import depth
 
-
 QUEUES = ("intake.results", "supervision.results", "scoring.supervision", "ballot.slates")
 
 

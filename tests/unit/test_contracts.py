@@ -16,7 +16,13 @@ from hypothesis import strategies as st
 
 from shared.auth import Principal, Role, in_scope
 from shared.contracts import EVENTS, Envelope, PoisonMessage, parse
-from shared.contracts.ballot import CandidateResult, ResultCertified
+from shared.contracts.ballot import (
+    CandidateResult,
+    RatedProject,
+    ResultCertified,
+    RoundCounts,
+    SatisfactionCertified,
+)
 from shared.contracts.envelope import Payload
 from shared.contracts.intake import SlateCandidate, SlatePublished
 from shared.contracts.scoring import AssessmentUpdated, ProjectScore
@@ -41,7 +47,14 @@ SAMPLES: list[Payload] = [
             CandidateResult(candidate_id=U3, title="老旧小区改造", for_votes=6, against=15, abstain=5,
                             passed=False, chosen=False, rank=None),
         ],
+        rounds=[RoundCounts(round=1, candidates=[U2, U3], seats=1, issued=27, collected=27, valid=26, invalid=1, void=False)],
         certified_at=CERTIFIED_AT, certified_by="chair-1",
+    ),
+    SatisfactionCertified(
+        vote_id=U1, session_id=U2, session_name="孚玉镇第十九届人民代表大会第五次会议", year=2024, seated=58, present=50,
+        issued=50, collected=50, certified_at=CERTIFIED_AT, certified_by="chair-1",
+        projects=[RatedProject(project_id=U3, title="背街小巷亮化", satisfied=31, basically_satisfied=15, dissatisfied=4,
+                               tier="satisfied", rate=0.92)],
     ),
     ProjectCreated(project_id=U1, candidate_id=U2, vote_id=U3, title="背街小巷亮化", year=2024),
     InspectionRecorded(inspection_id=U1, project_id=U2, year=2024, kind=InspectionKind.MID_TERM, rating=88,
@@ -70,7 +83,8 @@ def wire(body: dict[str, Any]) -> bytes:
 
 
 def good_body() -> dict[str, Any]:
-    return envelope_of(SAMPLES[2]).model_dump(mode="json")
+    project_created = next(p for p in SAMPLES if isinstance(p, ProjectCreated))
+    return envelope_of(project_created).model_dump(mode="json")
 
 
 def poison(body: bytes) -> str:

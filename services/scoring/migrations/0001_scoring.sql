@@ -38,3 +38,12 @@ CREATE TABLE assessments (
     published_by text NOT NULL,
     UNIQUE (jurisdiction, year, version)
 );
+
+-- Satisfaction ratings (满意度测评) of the projects, as certified by the ballot service.
+CREATE TABLE satisfaction (
+    vote_id    uuid NOT NULL,
+    project_id uuid NOT NULL REFERENCES projects(id),
+    tier       text NOT NULL,
+    rate       numeric,                    -- (满意 + 基本满意) / votes
+    PRIMARY KEY (vote_id, project_id)
+);

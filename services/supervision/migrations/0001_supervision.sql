@@ -41,3 +41,16 @@ CREATE TABLE inspections (
     recorded_at  timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX inspections_project ON inspections (project_id);
+
+-- 整改事项: a problem sent to the lead unit with a due date (opened, so far, by a 不满意 rating).
+CREATE TABLE rectifications (
+    id          uuid PRIMARY KEY,
+    project_id  uuid NOT NULL REFERENCES projects(id),
+    source      text NOT NULL,             -- satisfaction / inspection
+    source_id   uuid NOT NULL,             -- the vote or inspection that raised it
+    problem     text NOT NULL,
+    due_on      date NOT NULL,
+    status      text NOT NULL DEFAULT 'open',
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (project_id, source_id)
+);

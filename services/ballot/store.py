@@ -1,0 +1,69 @@
+"""SQL of the ballot service that more than one route needs."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from services.ballot import domain
+from services.ballot.domain import CandidateCount, Mark, Satisfaction, Tally
+from shared.auth import Principal, scope_sql
+from shared.http import Problem
+
+
+def not_found(what: str, id_: Any) -> Problem:
+    return Problem(404, f"{what}-not-found", f"未找到 {what} not found", f"no {what} {id_} in your jurisdiction")
+
+
+async def session(conn, who: Principal, session_id: UUID, lock: bool = False):
+    row = await conn.fetchrow(
+        f"SELECT * FROM sessions WHERE id = $1 AND {scope_sql('$2')}" + (" FOR UPDATE" if lock else ""),
+        session_id, who.jurisdiction,
+    )
+    if row is None:
+        raise not_found("session", session_id)
+    return row
+
+
+async def vote(conn, who: Principal, vote_id: UUID, lock: bool = False):
+    row = await conn.fetchrow(
+        f"SELECT * FROM votes WHERE id = $1 AND {scope_sql('$2')}" + (" FOR UPDATE" if lock else ""),
+        vote_id, who.jurisdiction,
+    )
+    if row is None:
+        raise not_found("vote", vote_id)
+    return row
+
+
+async def attendance(conn, session_id: UUID) -> dict[str, int]:
+    """Seated deputies of the session's term, and how many of them are present now."""
+    row = await conn.fetchrow(
+        """SELECT count(*) AS seated, count(*) FILTER (WHERE a.present) AS present
+           FROM sessions s
+           JOIN deputies d ON d.jurisdiction = s.jurisdiction AND d.term = s.term AND d.seated
+           LEFT JOIN attendance a ON a.session_id = s.id AND a.deputy_id = d.deputy_id
+           WHERE s.id = $1""",
+        session_id,
+    )
+    return dict(row)
+
+
+def tally_json(t: Tally) -> dict[str, Any]:
+    return {"collected": t.collected, "valid": t.valid, "invalid": t.invalid,
+            "counts": {str(c): {"for": n.for_votes, "against": n.against, "abstain": n.abstain, "not_marked": n.not_marked}
+                       for c, n in t.counts.items()}}
+
+
+def tally_from_json(j: dict[str, Any]) -> Tally:
+    return Tally(j["collected"], j["valid"], j["invalid"],
+                 {UUID(c): CandidateCount(n["for"], n["against"], n["abstain"], n["not_marked"]) for c, n in j["counts"].items()})
+
+
+def marks_of(vote_kind: str, raw: dict[str, str]) -> dict[UUID, Any]:
+    kind = Mark if vote_kind == "selection" else Satisfaction
+    return {UUID(c): kind(m) for c, m in raw.items()}
+
+
+def rounds_of(rows) -> list[domain.Round]:
+    return [domain.Round([UUID(c) for c in r["candidates"]], r["seats"], r["issued"], tally_from_json(r["tally"]))
+            for r in rows]
