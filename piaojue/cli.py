@@ -63,11 +63,49 @@ def cmd_topology(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_recount(args: argparse.Namespace) -> int:
+    """Recount a certified vote from its publication: a file, or the endpoint's URL."""
+    import httpx
+
+    from services.ballot.recount import recount
+
+    if args.source.startswith(("http://", "https://")):
+        headers = {"authorization": f"Bearer {args.token}"} if args.token else {}
+        response = httpx.get(args.source, headers=headers, timeout=60)
+        if response.status_code != 200:
+            print(f"cannot read the publication: {response.status_code} {response.text}", file=sys.stderr)
+            return 2
+        publication = response.json()
+    else:
+        with open(args.source, encoding="utf-8") as f:
+            publication = json.load(f)
+    result = recount(publication, args.receipt)
+    titles = {s["id"]: s["title"] for s in publication["subjects"]}
+    if result.matches:
+        print(f"MATCH 一致: the published ballots give the certified result ({len(publication['rounds'])} round(s)).")
+        for cid in result.chosen:
+            print(f"  入选 {titles.get(cid, cid)}")
+    else:
+        print("MISMATCH 不一致:")
+        for difference in result.differences:
+            print(f"  {difference}")
+    if result.receipt_found is not None:
+        print("your receipt is among the ballots counted 您的选票已计入" if result.receipt_found
+              else "your receipt is NOT among the published receipts 未找到您的回执")
+    return 0 if result.matches and result.receipt_found is not False else 1
+
+
 def cmd_asyncapi(args: argparse.Namespace) -> int:
     from shared.asyncapi import document
 
     print(json.dumps(document(), indent=2, ensure_ascii=False))
     return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from piaojue.bench import run
+
+    return run(args)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -102,8 +140,24 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("topology", help="print the RabbitMQ definitions (exchanges, queues, bindings) as JSON")
     p.set_defaults(fn=cmd_topology)
 
+    ballot = sub.add_parser("ballot", help="ballot tools").add_subparsers(dest="ballot_command", required=True, metavar="TOOL")
+    p = ballot.add_parser("recount", help="recount a certified vote from its publication and say whether it matches")
+    p.add_argument("source", help="a publication file (JSON), or the URL of GET /votes/{id}/publication")
+    p.add_argument("--token", help="bearer token, when SOURCE is a URL")
+    p.add_argument("--receipt", help="your receipt code: check that your ballot was counted")
+    p.set_defaults(fn=cmd_recount)
+
     p = sub.add_parser("asyncapi", help="print the AsyncAPI document of every event and queue (docs/asyncapi.json)")
     p.set_defaults(fn=cmd_asyncapi)
+
+    from piaojue.bench import add_arguments as add_bench_arguments
+
+    p = sub.add_parser("bench", help="benchmarks on this machine, on a database and vhost of their own (piaojue_bench)")
+    benches = p.add_subparsers(dest="bench", required=True, metavar="BENCH")
+    p = benches.add_parser("ballot", help="cast a congress's ballots through R ballot replicas: throughput, latency, "
+                           "tally, close → certified, memory, and the raw asyncpg ceiling; last line JSON")
+    add_bench_arguments(p)
+    p.set_defaults(fn=cmd_bench)
 
     args = parser.parse_args(argv)
     return args.fn(args)

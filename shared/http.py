@@ -123,29 +123,24 @@ async def command(
     content = b"" if secret else await request.body()
     fingerprint = hashlib.sha256(request.method.encode() + request.url.path.encode() + content).hexdigest()
     correlation = request.headers.get("x-correlation-id")
-    if key:
-        stored = await _stored_answer(pool, actor, key, fingerprint)
-        if stored is not None:
-            return stored
-    try:
-        async with unit_of_work(pool, request.app.state.service, UUID(correlation) if correlation else None) as uow:
-            body = jsonable_encoder(await act(uow))
-            if key:
-                await uow.conn.execute(
-                    "INSERT INTO idempotency (principal, key, fingerprint, status, body) VALUES ($1, $2, $3, $4, $5)",
-                    actor, key, fingerprint, status, secret(body) if secret else body,
-                )
-    except asyncpg.UniqueViolationError as exc:
-        if key and exc.constraint_name == "idempotency_pkey":  # a concurrent retry won the race
-            stored = await _stored_answer(pool, actor, key, fingerprint)
+    async with unit_of_work(pool, request.app.state.service, UUID(correlation) if correlation else None) as uow:
+        if key:
+            # Concurrent retries of one request queue here; the later ones find the first answer.
+            await uow.conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"{actor}\x1f{key}")
+            stored = await _stored_answer(uow.conn, actor, key, fingerprint)
             if stored is not None:
                 return stored
-        raise
+        body = jsonable_encoder(await act(uow))
+        if key:
+            await uow.conn.execute(
+                "INSERT INTO idempotency (principal, key, fingerprint, status, body) VALUES ($1, $2, $3, $4, $5)",
+                actor, key, fingerprint, status, secret(body) if secret else body,
+            )
     return JSONResponse(body, status_code=status)
 
 
-async def _stored_answer(pool: asyncpg.Pool, actor: str, key: str, fingerprint: str) -> JSONResponse | None:
-    row = await pool.fetchrow(
+async def _stored_answer(db: asyncpg.Connection, actor: str, key: str, fingerprint: str) -> JSONResponse | None:
+    row = await db.fetchrow(
         "SELECT fingerprint, status, body FROM idempotency WHERE principal = $1 AND key = $2", actor, key
     )
     if row is None:

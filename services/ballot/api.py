@@ -476,7 +476,7 @@ async def _result(conn, vote) -> dict[str, Any]:
     for r in rounds:
         if r["void"]:
             continue
-        outcome = domain.decide(store.tally_from_json(r), r["seats"], seated, present, rules)
+        outcome = domain.decide(store.tally_from_json(r, [UUID(c) for c in r["candidates"]]), r["seats"], seated, present, rules)
         for cid in r["candidates"]:
             n = r["counts"][cid]
             last_seen[cid] = {"round": r["round"], "for_votes": n["for"], "against": n["against"], "abstain": n["abstain"],
@@ -522,6 +522,13 @@ async def certify(vote_id: UUID, request: Request, who: Principal = Depends(requ
             code = "round-void" if last["void"] else "further-round-required"
             raise Problem(409, code, "需另行票决 A further round is required", f"{result['note']}: open round {vote['round'] + 1}",
                           next_candidates=result["next_candidates"], next_seats=result["next_seats"])
+        if vote["kind"] == Kind.SELECTION:
+            await uow.conn.execute("SELECT 1 FROM slates WHERE id = $1 FOR UPDATE", vote["slate_id"])  # one decision per slate
+            decided = await uow.conn.fetchval(
+                "SELECT id FROM votes WHERE slate_id = $1 AND status = 'certified' AND id <> $2", vote["slate_id"], vote_id)
+            if decided:
+                raise Problem(409, "slate-already-decided", "该候选清单已有确认结果 The slate is already decided",
+                              f"vote {decided} on this slate is certified", decided_by=decided)
         session = await uow.conn.fetchrow("SELECT name FROM sessions WHERE id = $1", vote["session_id"])
         now = datetime.now(UTC)
         await uow.conn.execute("UPDATE votes SET status = 'certified', certified_at = $2, certified_by = $3 WHERE id = $1",

@@ -54,9 +54,11 @@ def tally_json(t: Tally) -> dict[str, Any]:
                        for c, n in t.counts.items()}}
 
 
-def tally_from_json(j: dict[str, Any]) -> Tally:
+def tally_from_json(j: dict[str, Any], candidates: list[UUID]) -> Tally:
+    """The stored tally, its counts in ballot order (jsonb does not keep key order; ties rank in ballot order)."""
+    counts = {c: j["counts"][str(c)] for c in candidates}
     return Tally(j["collected"], j["valid"], j["invalid"],
-                 {UUID(c): CandidateCount(n["for"], n["against"], n["abstain"], n["not_marked"]) for c, n in j["counts"].items()})
+                 {c: CandidateCount(n["for"], n["against"], n["abstain"], n["not_marked"]) for c, n in counts.items()})
 
 
 def marks_of(vote_kind: str, raw: dict[str, str]) -> dict[UUID, Any]:
@@ -65,5 +67,8 @@ def marks_of(vote_kind: str, raw: dict[str, str]) -> dict[UUID, Any]:
 
 
 def rounds_of(rows) -> list[domain.Round]:
-    return [domain.Round([UUID(c) for c in r["candidates"]], r["seats"], r["issued"], tally_from_json(r["tally"]))
-            for r in rows]
+    rounds = []
+    for r in rows:
+        candidates = [UUID(c) for c in r["candidates"]]
+        rounds.append(domain.Round(candidates, r["seats"], r["issued"], tally_from_json(r["tally"], candidates)))
+    return rounds

@@ -1,0 +1,86 @@
+"""A township of its own for an end-to-end test: its tokens, its roster, its slates."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import uuid4
+
+import httpx
+
+from shared.auth import Role, mint
+from tests.support import eventually
+
+
+class Town:
+    def __init__(self, settings, client: httpx.AsyncClient, jurisdiction: str) -> None:
+        self.settings, self.client, self.jurisdiction = settings, client, jurisdiction
+
+    def token(self, sub: str, role: Role) -> str:
+        return mint(sub, role, self.jurisdiction, secret=self.settings.auth_secret)
+
+    async def request(self, method: str, service: str, path: str, role: Role = Role.OFFICE, sub: str = "office",
+                      **kw) -> httpx.Response:
+        headers = {"authorization": f"Bearer {self.token(sub, role)}", **kw.pop("headers", {})}
+        return await self.client.request(method, self.settings.url(service) + path, headers=headers, **kw)
+
+    async def ok(self, method: str, service: str, path: str, role: Role = Role.OFFICE, sub: str = "office",
+                 **kw) -> Any:
+        response = await self.request(method, service, path, role, sub, **kw)
+        assert response.status_code < 300, f"{method} {path}: {response.status_code} {response.text}"
+        return response.json()
+
+    async def slate(self, titles: list[str], seats: int, year: int = 2024) -> dict[str, Any]:
+        """Proposals screened into a published slate that has reached the ballot service."""
+        ids = []
+        for title in titles:
+            proposal = await self.ok("POST", "intake", "/proposals", json={"year": year, "title": title, "channel": "grid"})
+            for stage in ("preliminary_review", "approved_by_party_committee", "candidate"):
+                await self.ok("POST", "intake", f"/proposals/{proposal['id']}/screening", json={"to": stage})
+            ids.append(proposal["id"])
+        slate = await self.ok("POST", "intake", "/slates", json={"title": f"{self.jurisdiction} 候选清单 {uuid4().hex[:4]}",
+                                                                  "year": year, "seats": seats, "proposal_ids": ids})
+
+        async def arrived():
+            return (await self.request("GET", "ballot", f"/slates/{slate['id']}")).status_code == 200
+
+        await eventually(arrived, what="the slate to reach the ballot service")
+        return slate
+
+    async def session(self, deputies: list[str], term: int = 1, year: int = 2024) -> dict[str, Any]:
+        """A session with ``deputies`` seated and all present."""
+        roster = [{"deputy_id": d, "name": f"代表{d}"} for d in deputies]
+        await self.ok("PUT", "ballot", f"/terms/{term}/roster", json={"quota": len(deputies), "deputies": roster})
+        session = await self.ok("POST", "ballot", "/sessions", json={"name": f"{self.jurisdiction} 人代会", "year": year,
+                                                                       "term": term})
+        await self.ok("POST", "ballot", f"/sessions/{session['id']}/roll-call", json={"present": deputies})
+        return session
+
+    async def vote(self, session: dict, **body) -> dict[str, Any]:
+        return await self.ok("POST", "ballot", f"/sessions/{session['id']}/votes", json=body)
+
+    async def cast(self, vote: dict, deputy: str, marks: dict[str, str]) -> httpx.Response:
+        return await self.request("POST", "ballot", f"/votes/{vote['id']}/ballots", Role.DEPUTY, deputy,
+                                  json={"marks": marks}, headers={"idempotency-key": str(uuid4())})
+
+    async def cast_all(self, vote: dict, ballots: dict[str, dict[str, str]]) -> dict[str, str]:
+        """Cast each deputy's ballot; returns each deputy's receipt code."""
+        receipts = {}
+        for deputy, marks in ballots.items():
+            response = await self.cast(vote, deputy, marks)
+            assert response.status_code == 201, response.text
+            receipts[deputy] = response.json()["receipt"]
+        return receipts
+
+    async def open(self, vote: dict) -> dict[str, Any]:
+        return await self.ok("POST", "ballot", f"/votes/{vote['id']}/open", Role.PRESIDING, "chair")
+
+    async def close(self, vote: dict) -> dict[str, Any]:
+        return await self.ok("POST", "ballot", f"/votes/{vote['id']}/close", Role.PRESIDING, "chair")
+
+    async def certify(self, vote: dict) -> httpx.Response:
+        return await self.request("POST", "ballot", f"/votes/{vote['id']}/certify", Role.PRESIDING, "chair")
+
+
+def ballots_from(columns: dict[str, list[str]], deputies: list[str], candidates: list[str]) -> dict[str, dict[str, str]]:
+    """Ballots from a table: for each candidate, who marks 'for'; everyone else marks 'against'."""
+    return {d: {c: ("for" if d in columns.get(c, []) else "against") for c in candidates} for d in deputies}
