@@ -244,9 +244,18 @@ def _stat(pid: int) -> tuple[str, float] | None:
     return raw[raw.index("(") + 1:raw.rindex(")")], (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _other_database(pid: int) -> bool:
+    """A PostgreSQL backend serving another database ("postgres: 15/main: user db host(port) ...")."""
+    with contextlib.suppress(OSError):
+        cmd = Path(f"/proc/{pid}/cmdline").read_text()
+        return "(" in cmd and f" {NAME} " not in cmd
+    return False
+
+
 def cpu_by_group(replicas: Sequence[int]) -> dict[str, float]:
-    """CPU seconds so far of the replicas, this process, PostgreSQL and RabbitMQ (all backends
-    on the machine: the shared server's other work, if any, shows up here too)."""
+    """CPU seconds so far of the replicas, this process, PostgreSQL (the bench database's backends
+    and the server's own processes) and RabbitMQ; ``machine`` is all CPU time on the machine, so
+    that whatever else runs meanwhile (other databases' backends, tests) shows up as ``other``."""
     groups: Counter = Counter()
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit() or (stat := _stat(int(entry.name))) is None:
@@ -256,16 +265,19 @@ def cpu_by_group(replicas: Sequence[int]) -> dict[str, float]:
             groups["replicas"] += cpu
         elif pid == os.getpid():
             groups["bench"] += cpu
-        elif comm.startswith("postgres"):
+        elif comm.startswith("postgres") and not _other_database(pid):
             groups["postgres"] += cpu
         elif comm.startswith(("beam", "erl_child", "epmd", "inet_gethost")):
             groups["rabbitmq"] += cpu
+    busy = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    groups["machine"] = (sum(busy) - busy[3] - busy[4]) / os.sysconf("SC_CLK_TCK")  # minus idle and iowait
     return dict(groups)
 
 
 def cpu_delta(before: dict[str, float], after: dict[str, float], seconds: float, ballots: int) -> dict[str, Any]:
     """Cores busy per group over a phase, and CPU milliseconds per ballot answered."""
     used = {k: after.get(k, 0.0) - before.get(k, 0.0) for k in after}
+    used["other"] = max(0.0, used.pop("machine") - sum(used.values()))
     return {k: {"cores": round(v / seconds, 2), "ms_per_ballot": round(1000 * v / max(ballots, 1), 3)}
             for k, v in sorted(used.items())}
 
@@ -633,7 +645,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--deputies", type=int, default=100_000,
                    help="ballots in the burst (townships of 50) and deputies in the one big vote (default 100000)")
     p.add_argument("--replicas", type=int, default=2, help="ballot service processes (default 2)")
-    p.add_argument("--concurrency", type=int, default=64, help="requests in flight, burst and raw ceiling (default 64)")
+    p.add_argument("--concurrency", type=int, default=64, help="HTTP requests in flight in the burst (default 64)")
     p.add_argument("--rate", type=float, default=1000, help="offered ballots/s of the fixed-rate phase (default 1000)")
     p.add_argument("--rate-seconds", type=float, default=10, help="length of the fixed-rate phase (default 10)")
     p.add_argument("--limit", type=float, default=600, help="seconds a load phase may take at most (default 600)")
@@ -650,12 +662,20 @@ def run(args: argparse.Namespace) -> int:
     if min(args.deputies, args.replicas, args.concurrency, args.rate, args.rate_seconds) <= 0:
         print("--deputies, --replicas, --concurrency, --rate and --rate-seconds must be positive", file=sys.stderr)
         return 2
+    # Other work on the machine skews every figure: say so up front (it also shows as "other" CPU).
+    before = cpu_by_group(())
+    time.sleep(1)
+    busy = cpu_delta(before, cpu_by_group(()), 1.0, 1)
+    busy_cores = round(sum(c["cores"] for c in busy.values()), 2)
+    if busy_cores > 0.2:
+        print(f"warning: the machine is already busy ({busy_cores} cores in use before the bench starts)", file=sys.stderr)
     settings = fresh_infra(base)
     log_dir = Path(tempfile.mkdtemp(prefix="piaojue-bench-"))
     replicas: list[tuple[int, subprocess.Popen]] = []
     try:
         replicas = start_replicas(settings, args.replicas, log_dir)
         report = asyncio.run(_measure(args, settings, replicas))
+        report["busy_before_cores"] = busy_cores
         report["peak_rss_mb"] = {**{f"replica{i}": peak_rss_mb(p.pid) for i, (_, p) in enumerate(replicas)},
                                  "bench": peak_rss_mb()}
     finally:
@@ -707,14 +727,16 @@ async def _measure(args: argparse.Namespace, settings: Any, replicas: list[tuple
         report["rate"] = {"offered_per_s": args.rate, **load.summary()}
         print(f"rate: {load.ok} ballots offered at {args.rate:.0f}/s", file=sys.stderr)
 
-        # -- the same rows without HTTP, same concurrency
+        # -- the same rows without HTTP, at the same concurrency at the database: the replicas' pools
+        # hold at most R x db_pool_max connections, whatever the number of requests in flight.
+        report["raw_connections"] = raw_conns = min(args.concurrency, args.replicas * settings.db_pool_max)
         for name, towns in (("ceiling", ceiling), ("as_service", as_service)):
-            load = await raw_casts(db, towns, args.concurrency, args.limit, shape=name, pids=pids)
+            load = await raw_casts(db, towns, raw_conns, args.limit, shape=name, pids=pids)
             report[f"raw_{name}"] = load.summary()
             print(f"raw {name}: {load.ok} ballots in {load.seconds:.1f} s", file=sys.stderr)
 
         # -- one vote of n ballots, filled straight into the database: what is measured is the close
-        fill = await raw_casts(db, [big], args.concurrency, args.limit)
+        fill = await raw_casts(db, [big], raw_conns, args.limit)
         report["big_vote"] = {"ballots": fill.ok, "fill_per_s": fill.summary()["per_s"],
                               **await close_and_certify(pool, big, secret), **await pure_tally(db, big)}
     finally:
@@ -737,7 +759,8 @@ def _print(report: dict[str, Any]) -> None:
     b, rate, v = report["burst"], report["rate"], report["big_vote"]
     lines = [
         f"\npiaojue bench ballot — {report['deputies']} deputies, {report['replicas']} replica(s), "
-        f"concurrency {report['concurrency']} (setup {report['setup_s']} s)",
+        f"concurrency {report['concurrency']} (setup {report['setup_s']} s; machine busy before start: "
+        f"{report['busy_before_cores']} cores)",
         f"  burst       {b['ok']}/{b['offered']} ballots in {b['seconds']} s = {b['per_s']}/s"
         f"  p50 {b['p50_ms']} ms  p99 {b['p99_ms']} ms  max {b['max_ms']} ms"
         f"  ({'within' if report['within_a_minute'] else 'NOT within'} a minute)",
@@ -751,6 +774,7 @@ def _print(report: dict[str, Any]) -> None:
         lines += [f"  raw {name:10s}{r['ok']} ballots in {r['seconds']} s = {r['per_s']}/s  p50 {r['p50_ms']} ms"
                   f"  p99 {r['p99_ms']} ms  statuses {r['statuses']}", f"              {_cpu(r)}"]
     lines += [
+        f"              (raw: {report['raw_connections']} connections, as many as the replicas' pools together)",
         f"  ratio       HTTP / raw ceiling = {report['ratio']}",
         f"  big vote    {v['ballots']} ballots (filled at {v['fill_per_s']}/s): close {v['close_ms']} ms + certify "
         f"{v['certify_ms']} ms = {v['close_to_certified_ms']} ms; chosen {v['chosen']}, {v['status']}",
@@ -765,5 +789,5 @@ def _print(report: dict[str, Any]) -> None:
     print("\n".join(lines))
     keys = ("ballots_per_s", "cast_p50_ms", "cast_p99_ms", "tally_ms", "close_to_certified_ms", "raw_ceiling_per_s", "ratio",
             "peak_rss_mb", "deputies", "replicas", "concurrency", "burst_seconds", "burst_p50_ms", "burst_p99_ms",
-            "within_a_minute", "raw_as_service_per_s")
+            "within_a_minute", "raw_as_service_per_s", "raw_connections", "busy_before_cores")
     print(json.dumps({k: report[k] for k in keys}))
