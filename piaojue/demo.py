@@ -19,6 +19,7 @@ from piaojue.services import migrate_all
 from shared.settings import SERVICES, Settings, get_settings
 
 CHANNELS = {"deputy_forum": "代表座谈", "wechat_qq": "微信QQ群", "grid": "网格", "practice_point": "基层实践点"}
+SATISFACTION = {"satisfied": "满意", "basically_satisfied": "基本满意", "dissatisfied": "不满意"}
 COMPLETION = {"completed": "完成", "basically_completed": "基本完成", "not_completed": "未完成", None: "—"}
 
 
@@ -70,10 +71,19 @@ def printer(stage: str, data: dict[str, Any]) -> None:
                     ["项目 project", "牵头单位 lead unit", "完成情况 completion", "验收 accepted"],
                     [[p["title"], p["lead_unit"], COMPLETION[p["completion"]], p["accepted_on"] or "—"]
                      for p in data["projects"]]))
+    elif stage == "rating":
+        r = data["result"]
+        print(table(f"五、满意度测评 Satisfaction rating: {data['session']['name']} (发出 {r['issued']}, 收回 {r['collected']}; "
+                    f"满意 needs more than half of {r['seated']} seated)",
+                    ["项目 project", "满意", "基本满意", "不满意", "满意率 rate", "测评结果 tier"],
+                    [[x["title"], x["satisfied"], x["basically_satisfied"], x["dissatisfied"], f"{x['rate']:.1%}",
+                      x["tier_label"] + (" → 整改 rectification" if x["tier"] == "dissatisfied" else "")]
+                     for x in r["ratings"]]))
     elif stage == "scoring":
-        print(table("五、考核 Scoring: project scores (期中30% 期末50% 回头看20%, renormalised)",
-                    ["项目 project", "得分 score", "完成情况 completion"],
-                    [[s["title"], s["score"], COMPLETION[s["completion"]]] for s in data["scores"]]))
+        print(table("六、考核 Scoring: project scores (期中30% 期末50% 满意度25%, renormalised)",
+                    ["项目 project", "得分 score", "完成情况 completion", "测评 rating"],
+                    [[s["title"], s["score"], COMPLETION[s["completion"]], SATISFACTION.get(s["satisfaction"], "—")]
+                     for s in data["scores"]]))
         a = data["assessment"]
         print(table(f"孚玉镇 {a['year']} 年度考核 Township assessment (scoring.assessment.updated v{a['version']})",
                     ["票决项目 projects", "完成 completed", "完成率 rate", "加分 bonus", "扣分 deduction", "净分 net"],

@@ -23,6 +23,8 @@ TOWN = "taihu.fuyu"  # 孚玉镇
 YEAR = 2024
 SEATS = 7
 SESSION_NAME = "孚玉镇第十九届人民代表大会第四次会议"
+RATING_SESSION_NAME = "孚玉镇第十九届人民代表大会第五次会议"  # the next January: 回头看 and 满意度测评
+RATING_ABSENT = ("D005", "D013", "D027", "D041")
 TERM = 19  # 第十九届
 QUOTA = 60  # 名额
 SEATED = 58  # 实有代表: two seats vacant
@@ -90,6 +92,14 @@ def ballot_for(rng: random.Random, candidates: list[dict[str, Any]]) -> dict[str
         else:
             marks[cid] = "abstain" if rng.random() < 0.3 else "against"
     return marks
+
+
+def rate_project(rng: random.Random, completion: str) -> str:
+    """One deputy's rating of a project: most are pleased with finished work, few with unfinished."""
+    draw = rng.random()
+    if completion == "completed":
+        return "satisfied" if draw < 0.78 else "basically_satisfied" if draw < 0.96 else "dissatisfied"
+    return "satisfied" if draw < 0.1 else "basically_satisfied" if draw < 0.35 else "dissatisfied"
 
 
 def _title(candidates: list[dict[str, Any]], cid: str) -> str:
@@ -223,16 +233,39 @@ async def run(settings: Settings, progress: Progress = lambda stage, data: None)
         supervised = [p for p in supervised if p["vote_id"] == vote["id"]]
         progress("supervision", {"projects": supervised})
 
-        # 5. Scoring: every inspection and completion has reached scoring; the county publishes the assessment.
+        # 5. Satisfaction rating (满意度测评) at the next session: each present deputy rates each project.
+        rating_session = await api.call("POST", "ballot", "/sessions", office,
+                                         {"name": RATING_SESSION_NAME, "year": YEAR + 1, "term": TERM})
+        rating_present = [d["deputy_id"] for d in deputies() if d["deputy_id"] not in RATING_ABSENT]
+        await api.call("POST", "ballot", f"/sessions/{rating_session['id']}/roll-call", office, {"present": rating_present})
+
+        async def rating_vote():  # the projects reach the ballot service as events
+            response = await client.post(settings.url("ballot") + f"/sessions/{rating_session['id']}/votes",
+                                         json={"kind": "satisfaction", "year": YEAR},
+                                         headers={"authorization": f"Bearer {office}"})
+            vote = response.json() if response.status_code == 201 else None
+            return vote if vote and len(vote["subjects"]) == len(projects) else None
+
+        rating = await wait_for("the projects to reach the ballot service", rating_vote)
+        await api.call("POST", "ballot", f"/votes/{rating['id']}/open", chair)
+        outcome = {p["title"]: SUPERVISION[p["title"]][2] for p in supervised}
+        for deputy in rating_present:
+            marks = {s["id"]: rate_project(rng, outcome[s["title"]]) for s in rating["subjects"]}
+            await api.call("POST", "ballot", f"/votes/{rating['id']}/ballots", api.token(deputy, Role.DEPUTY), {"marks": marks})
+        await api.call("POST", "ballot", f"/votes/{rating['id']}/close", chair)
+        rated = await api.call("POST", "ballot", f"/votes/{rating['id']}/certify", chair)
+        progress("rating", {"session": rating_session, "result": rated})
+
+        # 6. Scoring: every inspection, completion and rating has reached scoring; the county publishes the assessment.
         ids = {p["id"] for p in projects}
 
         async def scored():
             scores = [s for s in await api.call("GET", "scoring", "/projects", office, params={"year": YEAR})
                       if s["id"] in ids]
-            complete = len(scores) == len(ids) and all(s["completion"] and s["score"] is not None for s in scores)
+            complete = len(scores) == len(ids) and all(s["completion"] and s["satisfaction"] for s in scores)
             return scores if complete else None
 
-        scores = await wait_for("scores to reflect every inspection", scored)
+        scores = await wait_for("scores to reflect every inspection and rating", scored)
         assessment = await api.call("POST", "scoring", "/assessments", county, {"jurisdiction": TOWN, "year": YEAR})
         progress("scoring", {"scores": scores, "assessment": assessment})
 
@@ -247,6 +280,9 @@ async def run(settings: Settings, progress: Progress = lambda stage, data: None)
         "dispositions": [{"title": d["title"], "disposition": d["disposition"], "label": d["disposition_label"],
                           "reason": d["disposition_reason"]} for d in dispositions],
         "projects_created": len(projects),
+        "satisfaction": [{"title": r["title"], "tier": r["tier"], "label": r["tier_label"], "satisfied": r["satisfied"],
+                          "basically_satisfied": r["basically_satisfied"], "dissatisfied": r["dissatisfied"],
+                          "rate": r["rate"]} for r in rated["ratings"]],
         "projects": [{"title": p["title"], "lead_unit": p["lead_unit"], "completion": p["completion"],
                       "score": next(s["score"] for s in scores if s["id"] == p["id"])} for p in supervised],
         "assessment": {k: assessment[k] for k in ("version", "total_projects", "completed", "completion_rate", "bonus",

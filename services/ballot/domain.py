@@ -219,7 +219,8 @@ def progress(rounds: list[Round], seated: int, present: int, rules: VoteRules) -
             step = _after(outcome, r, rules)
         else:
             step = Progress([], False, r.candidates, r.seats, "round void: more ballots collected than issued")
-    if not step.finished and len(rounds) >= rules.max_rounds:
+    stood = sum(1 for r in rounds if round_stands(r.issued, r.tally.collected))  # a void round is run again, not counted
+    if not step.finished and stood >= rules.max_rounds:
         return Progress(chosen, True, note=f"{step.note}; after {rules.max_rounds} rounds fewer are accepted")
     return Progress(chosen, step.finished, step.next_candidates, step.next_seats, step.note)
 
@@ -257,8 +258,12 @@ def tally_from_totals(
         raise TotalsRefused("inconsistent-totals", "invalid ballots must be between 0 and the ballots collected")
     valid = collected - invalid
     tally = Tally(collected=collected, valid=valid, invalid=invalid, counts={})
+    allowed = {"for"} if rules.ballot_format is BallotFormat.CHOOSE_UP_TO else {"for", "against", "abstain"}
     for c in ids:
         n = counts.get(c, {})
+        stray = set(n) - allowed
+        if any(n[m] for m in stray) or stray - {"for", "against", "abstain"}:
+            raise TotalsRefused("inconsistent-totals", f"candidate {c}: only {', '.join(sorted(allowed))} marks on this ballot")
         count = CandidateCount(n.get("for", 0), n.get("against", 0), n.get("abstain", 0))
         marked = count.for_votes + count.against + count.abstain
         if min(count.for_votes, count.against, count.abstain) < 0 or marked > valid:

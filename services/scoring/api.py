@@ -52,7 +52,8 @@ async def get_method(year: int, request: Request, who: Principal = Depends(ANYON
 @router.get("/projects")
 async def project_scores(request: Request, year: int | None = None, who: Principal = Depends(ANYONE)):
     rows = await request.app.state.pool.fetch(
-        f"SELECT * FROM projects WHERE {scope_sql('$1')} AND ($2::int IS NULL OR year = $2) ORDER BY jurisdiction, title",
+        f"""SELECT p.*, (SELECT s.tier FROM satisfaction s WHERE s.project_id = p.id ORDER BY s.vote_id LIMIT 1) AS satisfaction
+            FROM projects p WHERE {scope_sql('$1')} AND ($2::int IS NULL OR year = $2) ORDER BY jurisdiction, title""",
         who.jurisdiction, year,
     )
     return [dict(r) for r in rows]

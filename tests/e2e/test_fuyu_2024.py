@@ -47,6 +47,10 @@ async def test_the_fuyu_2024_vote_runs_from_proposals_to_the_township_assessment
     completed = [p for p in outcome["projects"] if p["completion"] == "completed"]
     assert len(completed) >= 6
     assert all(p["score"] is not None for p in outcome["projects"])
+    # The next session's satisfaction rating: the unfinished project is the one rated 不满意.
+    assert len(outcome["satisfaction"]) == 7
+    unfinished = {p["title"] for p in outcome["projects"] if p["completion"] != "completed"}
+    assert {r["title"] for r in outcome["satisfaction"] if r["tier"] == "dissatisfied"} == unfinished
     assessment = outcome["assessment"]
     assert assessment["total_projects"] == 7
     assert Decimal(assessment["completion_rate"]) == (Decimal(len(completed)) / 7).quantize(Decimal("0.0001"))

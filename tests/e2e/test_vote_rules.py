@@ -80,7 +80,8 @@ async def test_a_tie_at_the_cut_off_and_a_tied_run_off_go_to_further_rounds_unti
     cli = subprocess.run([sys.executable, "-m", "piaojue.cli", "ballot", "recount", str(path)], capture_output=True, text=True)
     assert cli.returncode == 0 and "MATCH" in cli.stdout, cli.stdout + cli.stderr
     # A tampered publication does not recount to the certified result.
-    publication["rounds"][2]["ballots"][0] = {b: "against", c: "for"}
+    first_ballot = publication["rounds"][2]["ballots"][0]  # one "for" and one "against": swap them
+    publication["rounds"][2]["ballots"][0] = {b: first_ballot[c], c: first_ballot[b]}
     path.write_text(json.dumps(publication, ensure_ascii=False))
     cli = subprocess.run([sys.executable, "-m", "piaojue.cli", "ballot", "recount", str(path)], capture_output=True, text=True)
     assert cli.returncode == 1 and "MISMATCH" in cli.stdout
