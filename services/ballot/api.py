@@ -236,7 +236,7 @@ async def withdraw(vote_id: UUID, body: WithdrawalIn, request: Request, who: Pri
     """A candidate withdrawn from the ballot: only before the vote opens."""
 
     async def act(uow: UnitOfWork):
-        vote = await store.vote(uow.conn, who, vote_id, lock=True)
+        vote = await store.vote(uow.conn, who, vote_id, lock="FOR UPDATE")
         if vote["status"] != "draft":
             raise Problem(409, "vote-already-open", "表决已开始，不能撤回候选 The vote has opened",
                           "a candidate can be withdrawn only before the vote opens", status_now=vote["status"])
@@ -260,7 +260,7 @@ async def open_vote(vote_id: UUID, request: Request, who: Principal = Depends(CH
     quorum. The rules freeze at the first opening; a ballot is issued to each deputy present."""
 
     async def act(uow: UnitOfWork):
-        vote = await store.vote(uow.conn, who, vote_id, lock=True)
+        vote = await store.vote(uow.conn, who, vote_id, lock="FOR UPDATE")
         await store.session(uow.conn, who, vote["session_id"], lock=True)  # no roll call while opening
         counts = await store.attendance(uow.conn, vote["session_id"])
         rules = VoteRules.model_validate(vote["rules"])
@@ -298,7 +298,9 @@ async def open_vote(vote_id: UUID, request: Request, who: Principal = Depends(CH
 
 
 async def _open_round(conn, who: Principal, vote_id: UUID, mode: Mode):
-    vote = await store.vote(conn, who, vote_id)
+    # A shared lock: many ballots go in at once, but a close waits for those in flight, and a
+    # ballot arriving after the close finds the round closed. None is recorded uncounted.
+    vote = await store.vote(conn, who, vote_id, lock="FOR KEY SHARE")
     if vote["status"] != "open":
         raise _wrong_state(vote, "open")
     if vote["mode"] != mode:
@@ -408,7 +410,7 @@ async def close_vote(vote_id: UUID, request: Request, who: Principal = Depends(C
     whether a further round is needed."""
 
     async def act(uow: UnitOfWork):
-        vote = await store.vote(uow.conn, who, vote_id, lock=True)
+        vote = await store.vote(uow.conn, who, vote_id, lock="FOR UPDATE")
         if vote["status"] != "open":
             raise _wrong_state(vote, "open")
         current = await uow.conn.fetchrow("SELECT * FROM rounds WHERE vote_id = $1 AND round = $2", vote_id, vote["round"])
@@ -513,7 +515,7 @@ async def certify(vote_id: UUID, request: Request, who: Principal = Depends(requ
     through the outbox (``ballot.result.certified`` or ``ballot.satisfaction.certified``)."""
 
     async def act(uow: UnitOfWork):
-        vote = await store.vote(uow.conn, who, vote_id, lock=True)
+        vote = await store.vote(uow.conn, who, vote_id, lock="FOR UPDATE")
         if vote["status"] != "closed":
             raise _wrong_state(vote, "closed")
         result = vote["result"]

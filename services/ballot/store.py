@@ -25,9 +25,10 @@ async def session(conn, who: Principal, session_id: UUID, lock: bool = False):
     return row
 
 
-async def vote(conn, who: Principal, vote_id: UUID, lock: bool = False):
+async def vote(conn, who: Principal, vote_id: UUID, lock: str = ""):
+    """The vote, optionally locked: "FOR UPDATE" to change it, "FOR KEY SHARE" to cast into it."""
     row = await conn.fetchrow(
-        f"SELECT * FROM votes WHERE id = $1 AND {scope_sql('$2')}" + (" FOR UPDATE" if lock else ""),
+        f"SELECT * FROM votes WHERE id = $1 AND {scope_sql('$2')} {lock}",
         vote_id, who.jurisdiction,
     )
     if row is None:

@@ -233,3 +233,41 @@ async def test_a_satisfaction_rating_sends_a_dissatisfying_project_to_rectificat
         return found if found.get(p) is not None and found.get(q) is not None else None
 
     assert await eventually(scores, what="scores from the rating") == {p: 100.0, q: 40.0}
+
+
+async def test_a_ballot_in_flight_when_the_round_closes_is_counted(settings, client):
+    """The close waits for a ballot already being recorded, so that no ballot is stored uncounted."""
+    import asyncio
+
+    import asyncpg
+
+    town = Town(settings, client, "taihu.race")
+    slate = await town.slate(["甲", "乙", "丙"], seats=2)
+    a, b, c = ids(slate)
+    session = await town.session(SEVEN)
+    vote = await town.vote(session, slate_id=slate["id"])
+    await town.open(vote)
+    await town.cast_all(vote, {"X0": {a: "for", b: "for", c: "against"}})
+    db = await asyncpg.connect(settings.database_url)
+    waiting = ("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'piaojue-ballot'"
+               " AND wait_event_type = 'Lock' AND datname = current_database()")
+    try:
+        # Hold the second ballot inside its transaction: its receipt cannot be written yet.
+        blocker = db.transaction()
+        await blocker.start()
+        await db.execute("LOCK TABLE ballot.receipts IN SHARE MODE")
+        cast = asyncio.create_task(town.cast(vote, "X1", {a: "for", b: "against", c: "for"}))
+        await eventually(lambda: _equals(db.fetchval(waiting), 1), what="the ballot to be in flight")
+        close = asyncio.create_task(town.close(vote))
+        await eventually(lambda: _equals(db.fetchval(waiting), 2), what="the close to wait")
+        await blocker.rollback()
+        assert (await cast).status_code == 201
+        result = await close
+    finally:
+        await db.close()
+    assert (result["collected"], result["valid"]) == (2, 2)
+    assert {x["candidate_id"]: x["for_votes"] for x in result["candidates"]} == {a: 2, b: 1, c: 1}
+
+
+async def _equals(awaitable, expected) -> bool:
+    return await awaitable == expected
