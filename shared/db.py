@@ -33,6 +33,12 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         )
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Connections go back to the pool as they are: we keep no session state (search_path is set
+    at connect, locks are transaction-scoped, LISTEN has its own connection), so the default
+    reset query would be a wasted round trip on every request."""
+
+
 async def create_pool(settings: Settings, schema: str, **kwargs: Any) -> asyncpg.Pool:
     return await asyncpg.create_pool(
         settings.database_url,
@@ -40,6 +46,7 @@ async def create_pool(settings: Settings, schema: str, **kwargs: Any) -> asyncpg
         max_size=kwargs.pop("max_size", settings.db_pool_max),
         server_settings={"search_path": schema, "application_name": f"piaojue-{schema}"},
         init=_init_connection,
+        reset=_keep_session,
         **kwargs,
     )
 

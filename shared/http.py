@@ -125,26 +125,25 @@ async def command(
     correlation = request.headers.get("x-correlation-id")
     async with unit_of_work(pool, request.app.state.service, UUID(correlation) if correlation else None) as uow:
         if key:
-            # Concurrent retries of one request queue here; the later ones find the first answer.
-            await uow.conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"{actor}\x1f{key}")
-            stored = await _stored_answer(uow.conn, actor, key, fingerprint)
-            if stored is not None:
-                return stored
+            # Claim the key. A concurrent retry of the same request waits here for the first to end,
+            # then finds its answer (or, if the first failed, claims the key itself).
+            claimed = await uow.conn.fetchval(
+                "INSERT INTO idempotency (principal, key, fingerprint, status, body) VALUES ($1, $2, $3, 0, 'null')"
+                " ON CONFLICT DO NOTHING RETURNING true", actor, key, fingerprint,
+            )
+            if not claimed:
+                return await _stored_answer(uow.conn, actor, key, fingerprint)
         body = jsonable_encoder(await act(uow))
         if key:
             await uow.conn.execute(
-                "INSERT INTO idempotency (principal, key, fingerprint, status, body) VALUES ($1, $2, $3, $4, $5)",
-                actor, key, fingerprint, status, secret(body) if secret else body,
+                "UPDATE idempotency SET status = $3, body = $4 WHERE principal = $1 AND key = $2",
+                actor, key, status, secret(body) if secret else body,
             )
     return JSONResponse(body, status_code=status)
 
 
-async def _stored_answer(db: asyncpg.Connection, actor: str, key: str, fingerprint: str) -> JSONResponse | None:
-    row = await db.fetchrow(
-        "SELECT fingerprint, status, body FROM idempotency WHERE principal = $1 AND key = $2", actor, key
-    )
-    if row is None:
-        return None
+async def _stored_answer(db: asyncpg.Connection, actor: str, key: str, fingerprint: str) -> JSONResponse:
+    row = await db.fetchrow("SELECT fingerprint, status, body FROM idempotency WHERE principal = $1 AND key = $2", actor, key)
     if row["fingerprint"] != fingerprint:
         raise Problem(
             422, "idempotency-key-reused", "幂等键已用于其他请求 Idempotency-Key reused",

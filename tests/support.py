@@ -13,7 +13,7 @@ from shared.contracts.ballot import CandidateResult, ResultCertified, RoundCount
 from shared.contracts.envelope import Envelope
 
 
-async def eventually(probe: Callable[[], Awaitable[Any]], timeout: float = 15, what: str = "condition") -> Any:
+async def eventually(probe: Callable[[], Awaitable[Any]], timeout: float = 30, what: str = "condition") -> Any:
     """Wait for ``probe`` to return something truthy; fail with ``what`` after ``timeout`` s."""
     deadline = time.monotonic() + timeout
     while True:

@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 
 from services.ballot import domain, store
 from services.ballot.domain import Mark, Satisfaction, VoteRules
-from shared.auth import Principal, Role, require
+from shared.auth import Principal, Role, require, scope_sql
 from shared.contracts.ballot import CandidateResult, RatedProject, ResultCertified, RoundCounts, SatisfactionCertified
 from shared.db import UnitOfWork
 from shared.http import Problem, command
@@ -298,15 +298,22 @@ async def open_vote(vote_id: UUID, request: Request, who: Principal = Depends(CH
 
 
 async def _open_round(conn, who: Principal, vote_id: UUID, mode: Mode):
-    # A shared lock: many ballots go in at once, but a close waits for those in flight, and a
-    # ballot arriving after the close finds the round closed. None is recorded uncounted.
-    vote = await store.vote(conn, who, vote_id, lock="FOR KEY SHARE")
-    if vote["status"] != "open":
-        raise _wrong_state(vote, "open")
-    if vote["mode"] != mode:
-        raise Problem(409, f"{vote['mode']}-vote", "投票方式不符 Wrong voting mode", f"this vote is {vote['mode']}")
-    current = await conn.fetchrow("SELECT * FROM rounds WHERE vote_id = $1 AND round = $2", vote_id, vote["round"])
-    return vote, current
+    """The vote and its current round, for entering a ballot. A shared lock: many ballots go in at
+    once, but a close waits for those in flight, and a ballot arriving after the close finds the
+    round closed. None is recorded uncounted."""
+    row = await conn.fetchrow(
+        f"""SELECT v.*, r.candidates, r.seats AS round_seats, r.totals_entered FROM votes v
+            LEFT JOIN rounds r ON r.vote_id = v.id AND r.round = v.round
+            WHERE v.id = $1 AND {scope_sql('$2', 'v.jurisdiction')} FOR KEY SHARE OF v""",
+        vote_id, who.jurisdiction,
+    )
+    if row is None:
+        raise store.not_found("vote", vote_id)
+    if row["status"] != "open":
+        raise _wrong_state(row, "open")
+    if row["mode"] != mode:
+        raise Problem(409, f"{row['mode']}-vote", "投票方式不符 Wrong voting mode", f"this vote is {row['mode']}")
+    return row, {"candidates": row["candidates"], "seats": row["round_seats"], "totals_entered": row["totals_entered"]}
 
 
 def _check(vote, current, marks: dict[UUID, Any]) -> bool:
@@ -334,25 +341,26 @@ async def cast_ballot(vote_id: UUID, body: BallotIn, request: Request, who: Prin
             limit = VoteRules.model_validate(vote["rules"]).for_limit(current["seats"])
             raise Problem(422, "too-many-for-marks", "赞成票超过应选数 Too many 'for' marks",
                           f"at most {limit} 'for' marks on this ballot", max_for=limit)
-        taken = await uow.conn.fetchval(
-            "UPDATE issued SET cast_done = true WHERE vote_id = $1 AND round = $2 AND deputy_id = $3 AND NOT cast_done"
-            " RETURNING true", vote_id, vote["round"], who.sub,
+        stored = {str(c): m.value for c, m in marks.items()}
+        receipt = secrets.token_hex(8)
+        named = bool(vote["rules"].get("named"))
+        # One statement: take the deputy's ballot, record the marks (in ballots, or in named_ballots
+        # for a named vote) and the receipt's hash — or learn why not.
+        outcome = await uow.conn.fetchrow(
+            """WITH taken AS (UPDATE issued SET cast_done = true
+                              WHERE vote_id = $1 AND round = $2 AND deputy_id = $3 AND NOT cast_done RETURNING 1),
+                    secret AS (INSERT INTO ballots (vote_id, round, marks) SELECT $1, $2, $4 FROM taken WHERE NOT $6),
+                    named AS (INSERT INTO named_ballots (vote_id, round, deputy_id, marks) SELECT $1, $2, $3, $4 FROM taken WHERE $6),
+                    receipt AS (INSERT INTO receipts (vote_id, round, hash) SELECT $1, $2, $5 FROM taken)
+               SELECT EXISTS (SELECT 1 FROM taken) AS taken,
+                      EXISTS (SELECT 1 FROM issued WHERE vote_id = $1 AND round = $2 AND deputy_id = $3) AS issued""",
+            vote_id, vote["round"], who.sub, stored, receipt_hash(receipt), named,
         )
-        if not taken:
-            if await uow.conn.fetchval("SELECT true FROM issued WHERE vote_id = $1 AND round = $2 AND deputy_id = $3",
-                                       vote_id, vote["round"], who.sub):
+        if not outcome["taken"]:
+            if outcome["issued"]:
                 raise Problem(409, "already-voted", "已投票 Already voted", "one ballot per deputy and round")
             raise Problem(403, "not-issued", "未领取选票 No ballot issued",
                           "only deputies present when the round opened receive a ballot")
-        stored = {str(c): m.value for c, m in marks.items()}
-        if vote["rules"].get("named"):
-            await uow.conn.execute("INSERT INTO named_ballots (vote_id, round, deputy_id, marks) VALUES ($1, $2, $3, $4)",
-                                   vote_id, vote["round"], who.sub, stored)
-        else:
-            await uow.conn.execute("INSERT INTO ballots (vote_id, round, marks) VALUES ($1, $2, $3)", vote_id, vote["round"], stored)
-        receipt = secrets.token_hex(8)
-        await uow.conn.execute("INSERT INTO receipts (vote_id, round, hash) VALUES ($1, $2, $3)",
-                               vote_id, vote["round"], receipt_hash(receipt))
         return {"vote_id": vote_id, "round": vote["round"], "status": "cast", "receipt": receipt}
 
     return await command(request, who.sub, act, 201, secret=lambda body: {**body, "receipt": None})
