@@ -6,8 +6,7 @@ Everything runs on this machine, on a database and a RabbitMQ vhost of its own (
   setup       townships, rosters, sessions, roll calls, slates (as events), votes: HTTP, not timed
   burst       all N ballots through the HTTP API, closed loop at a bounded concurrency
   rate        cast latency at a fixed offered rate (open loop, 1,000/s by default)
-  raw         the rows a cast writes, by plain asyncpg at the same concurrency: as one statement
-              (the ceiling) and as the service's own statements
+  raw         the rows a cast writes, by plain asyncpg in one statement per ballot (the ceiling)
   big vote    one vote of N ballots: close → certified over HTTP, and the pure tally in-process
 
 The last line printed is one JSON object. The code lives here rather than in tests/bench/
@@ -253,31 +252,36 @@ def _other_database(pid: int) -> bool:
     return False
 
 
-def cpu_by_group(replicas: Sequence[int]) -> dict[str, float]:
-    """CPU seconds so far of the replicas, this process, PostgreSQL (the bench database's backends
-    and the server's own processes) and RabbitMQ; ``machine`` is all CPU time on the machine, so
-    that whatever else runs meanwhile (other databases' backends, tests) shows up as ``other``."""
-    groups: Counter = Counter()
+def cpu_snapshot(replicas: Sequence[int]) -> dict[Any, tuple[str, float]]:
+    """CPU seconds so far per process, grouped: the replicas, this process, PostgreSQL (the bench
+    database's backends and the server's own processes), RabbitMQ; and under ``machine`` all CPU
+    time on the machine, so that anything else (other databases' backends, a test suite, the
+    kernel's loopback networking) shows up as ``other``."""
+    procs: dict[Any, tuple[str, float]] = {}
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit() or (stat := _stat(int(entry.name))) is None:
             continue
         pid, (comm, cpu) = int(entry.name), stat
         if pid in replicas:
-            groups["replicas"] += cpu
+            procs[pid] = ("replicas", cpu)
         elif pid == os.getpid():
-            groups["bench"] += cpu
+            procs[pid] = ("bench", cpu)
         elif comm.startswith("postgres") and not _other_database(pid):
-            groups["postgres"] += cpu
+            procs[pid] = ("postgres", cpu)
         elif comm.startswith(("beam", "erl_child", "epmd", "inet_gethost")):
-            groups["rabbitmq"] += cpu
+            procs[pid] = ("rabbitmq", cpu)
     busy = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
-    groups["machine"] = (sum(busy) - busy[3] - busy[4]) / os.sysconf("SC_CLK_TCK")  # minus idle and iowait
-    return dict(groups)
+    procs["machine"] = ("machine", (sum(busy) - busy[3] - busy[4]) / os.sysconf("SC_CLK_TCK"))  # minus idle, iowait
+    return procs
 
 
-def cpu_delta(before: dict[str, float], after: dict[str, float], seconds: float, ballots: int) -> dict[str, Any]:
-    """Cores busy per group over a phase, and CPU milliseconds per ballot answered."""
-    used = {k: after.get(k, 0.0) - before.get(k, 0.0) for k in after}
+def cpu_delta(before: dict[Any, tuple[str, float]], after: dict[Any, tuple[str, float]], seconds: float,
+              ballots: int) -> dict[str, Any]:
+    """Cores busy per group over a phase, and CPU milliseconds per ballot. Per process, so that a
+    backend exiting meanwhile takes nothing away (what it used in the phase is lost, though)."""
+    used: Counter = Counter()
+    for key, (group, cpu) in after.items():
+        used[group] += cpu - before.get(key, (group, 0.0))[1]
     used["other"] = max(0.0, used.pop("machine") - sum(used.values()))
     return {k: {"cores": round(v / seconds, 2), "ms_per_ballot": round(1000 * v / max(ballots, 1), 3)}
             for k, v in sorted(used.items())}
@@ -367,10 +371,10 @@ class Township:
     vote_id: str = ""
     round: int = 0
 
-    def token(self, role: str, sub: str | None = None, secret: str = "") -> str:
+    def token(self, role: str, secret: str) -> str:
         from shared.auth import mint
 
-        return mint(sub or role, role, self.jurisdiction, ttl_s=86400, secret=secret)
+        return mint(role, role, self.jurisdiction, ttl_s=86400, secret=secret)
 
     def marks(self, j: int) -> dict[str, str]:
         """Deputy j's ballot: 5 candidates always "for", then 80 % / 70 % / 20 % for the next three
@@ -484,37 +488,16 @@ WITH taken AS (UPDATE issued SET cast_done = true
 SELECT count(*) FROM taken"""
 
 
-async def _as_service(conn: Any, vote_id: UUID, round_: int, deputy: str, jurisdiction: str, *args: str) -> int:
-    """The same rows with the service's own statements, in order (services/ballot/api.py
-    cast_ballot inside shared/http.py command, as of "Ballot v2"): what the cast's SQL costs
-    without HTTP, FastAPI and pydantic. Keep in step with those two functions."""
-    marks, receipt_hash, key, fingerprint, answer = args
-    async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"{deputy}\x1f{key}")
-        await conn.fetchrow("SELECT fingerprint, status, body FROM idempotency WHERE principal = $1 AND key = $2", deputy, key)
-        await conn.fetchrow("SELECT * FROM votes WHERE id = $1 AND (jurisdiction = $2 OR starts_with(jurisdiction, $2 || '.'))",
-                            vote_id, jurisdiction)
-        await conn.fetchrow("SELECT * FROM rounds WHERE vote_id = $1 AND round = $2", vote_id, round_)
-        if not await conn.fetchval("UPDATE issued SET cast_done = true WHERE vote_id = $1 AND round = $2 AND deputy_id = $3"
-                                   " AND NOT cast_done RETURNING true", vote_id, round_, deputy):
-            return 0
-        await conn.execute("INSERT INTO ballots (vote_id, round, marks) VALUES ($1, $2, $3::jsonb)", vote_id, round_, marks)
-        await conn.execute("INSERT INTO receipts (vote_id, round, hash) VALUES ($1, $2, $3)", vote_id, round_, receipt_hash)
-        await conn.execute("INSERT INTO idempotency (principal, key, fingerprint, status, body) VALUES ($1, $2, $3, 201, $4::jsonb)",
-                           deputy, key, fingerprint, answer)
-    return 1
-
-
 async def raw_casts(database_url: str, towns: Sequence[Township], concurrency: int, limit_s: float,
-                    shape: str = "ceiling", pids: Sequence[int] = ()) -> Load:
-    """Every deputy's ballot written straight to PostgreSQL by ``concurrency`` asyncpg connections,
-    either as one statement (``ceiling``) or as the service's statements (``as_service``)."""
+                    pids: Sequence[int] = ()) -> Load:
+    """Every deputy's ballot written straight to PostgreSQL by ``concurrency`` asyncpg connections."""
     import asyncpg
 
     jobs = [(t, j) for j in range(max(len(t.deputies) for t in towns)) for t in towns if j < len(t.deputies)]
     load, todo = Load(len(jobs)), iter(jobs)
     pool = await asyncpg.create_pool(database_url, min_size=concurrency, max_size=concurrency,
-                                     server_settings={"search_path": "ballot", "application_name": "piaojue-bench-raw"})
+                                     server_settings={"search_path": "ballot", "application_name": "piaojue-bench-raw"},
+                                     command_timeout=30)
     bodies = {t.jurisdiction: [json.dumps(t.marks(k)) for k in range(10)] for t in towns}
 
     async def worker() -> None:
@@ -527,19 +510,16 @@ async def raw_casts(database_url: str, towns: Sequence[Township], concurrency: i
                 args = (bodies[t.jurisdiction][j % 10], hashlib.sha256(secrets.token_hex(8).encode()).hexdigest(), uuid4().hex,
                         hashlib.sha256(f"POST/votes/{vote_id}/ballots".encode()).hexdigest(),
                         json.dumps({"vote_id": t.vote_id, "round": t.round, "status": "cast", "receipt": None}))
-                if shape == "ceiling":
-                    taken = await conn.fetchval(CEILING, vote_id, t.round, deputy, *args)
-                else:
-                    taken = await _as_service(conn, vote_id, t.round, deputy, t.jurisdiction, *args)
+                taken = await conn.fetchval(CEILING, vote_id, t.round, deputy, *args)
                 load.record(201 if taken else 409, time.perf_counter() - started, b"no ballot issued")
 
     try:
         # Measured with the pool open: its backends' CPU is gone once they exit.
-        cpu0, started = cpu_by_group(pids), time.perf_counter()
+        cpu0, started = cpu_snapshot(pids), time.perf_counter()
         deadline = started + limit_s
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         load.seconds = time.perf_counter() - started
-        load.cpu = cpu_delta(cpu0, cpu_by_group(pids), load.seconds, load.ok)
+        load.cpu = cpu_delta(cpu0, cpu_snapshot(pids), load.seconds, load.ok)
     finally:
         await pool.close()
     return load
@@ -552,7 +532,7 @@ async def count_cast(database_url: str, towns: Sequence[Township]) -> tuple[int,
     """(issued ballots marked cast, ballot rows) over these townships' votes: what the service stored."""
     import asyncpg
 
-    conn = await asyncpg.connect(database_url, server_settings={"search_path": "ballot"})
+    conn = await asyncpg.connect(database_url, server_settings={"search_path": "ballot"}, command_timeout=300)
     try:
         ids = [UUID(t.vote_id) for t in towns]
         return (await conn.fetchval("SELECT count(*) FROM issued WHERE vote_id = ANY($1) AND cast_done", ids),
@@ -581,7 +561,7 @@ async def pure_tally(database_url: str, t: Township) -> dict[str, Any]:
 
     from services.ballot import domain
 
-    conn = await asyncpg.connect(database_url, server_settings={"search_path": "ballot"})
+    conn = await asyncpg.connect(database_url, server_settings={"search_path": "ballot"}, command_timeout=300)
     try:
         started = time.perf_counter()
         rows = await conn.fetch("SELECT marks::text FROM ballots WHERE vote_id = $1", UUID(t.vote_id))
@@ -602,10 +582,12 @@ async def pure_tally(database_url: str, t: Township) -> dict[str, Any]:
 
 def start_pyspy(pids: Sequence[int], out: Path) -> list[subprocess.Popen]:
     """py-spy on each replica, as collapsed stacks (see tests/bench/pyspy_top.py); SIGINT ends
-    the recording and writes the file. Non-blocking: the replica is not paused to sample it."""
+    the recording and writes the file. Only the thread holding the GIL is sampled: py-spy counts
+    the idle threads of FastAPI's thread pool as busy otherwise."""
     exe = Path(sys.executable).with_name("py-spy")
-    return [subprocess.Popen([str(exe), "record", "--pid", str(pid), "--rate", "100", "--nonblocking", "--format", "raw",
-                              "--output", str(out / f"replica{i}.txt")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return [subprocess.Popen([str(exe), "record", "--pid", str(pid), "--rate", "100", "--gil", "--format", "raw",
+                              "--full-filenames", "--output", str(out / f"replica{i}.txt")],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             for i, pid in enumerate(pids)]
 
 
@@ -625,7 +607,7 @@ async def sample_db(database_url: str, stop: asyncio.Event, every_s: float = 0.0
     import asyncpg
 
     seen: Counter = Counter()
-    conn = await asyncpg.connect(database_url)
+    conn = await asyncpg.connect(database_url, command_timeout=10)
     try:
         while not stop.is_set():
             for r in await conn.fetch(
@@ -639,6 +621,31 @@ async def sample_db(database_url: str, stop: asyncio.Event, every_s: float = 0.0
     return seen
 
 
+@contextlib.asynccontextmanager
+async def profiling(out: Path | None, label: str, pids: Sequence[int], database_url: str, report: dict[str, Any]):
+    """With ``--profile``: py-spy on the replicas into ``out/label/`` and pg_stat_activity samples
+    into ``report["db_samples"][label]``, for the duration of the block."""
+    if out is None:
+        yield
+        return
+    (out / label).mkdir(parents=True, exist_ok=True)
+    profilers, stop = start_pyspy(pids, out / label), asyncio.Event()
+    sampler = asyncio.create_task(sample_db(database_url, stop))
+    try:
+        yield
+    finally:
+        stop.set()
+        stop_pyspy(profilers)
+        seen = await sampler
+    states: Counter = Counter()
+    for (state, wait, _), count in seen.items():
+        states[f"{state} / {wait}"] += count
+    total = sum(seen.values()) or 1
+    report.setdefault("db_samples", {})[label] = {
+        "by_state_pct": {k: round(100 * v / total, 1) for k, v in states.most_common()},
+        "top": [(*k, v) for k, v in seen.most_common(12)]}
+
+
 # ---------------------------------------------------------------- the run
 
 
@@ -646,13 +653,29 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--deputies", type=int, default=100_000,
                    help="ballots in the burst (townships of 50) and deputies in the one big vote (default 100000)")
     p.add_argument("--replicas", type=int, default=2, help="ballot service processes (default 2)")
-    p.add_argument("--concurrency", type=int, default=64, help="HTTP requests in flight in the burst (default 64)")
+    # 16 = 8 per default pair of replicas, under each one's 10 database connections: measured here,
+    # more in flight only queues inside the replicas and costs more CPU per ballot (64: -15 % ballots/s).
+    p.add_argument("--concurrency", type=int, default=16, help="HTTP requests in flight in the burst (default 16)")
     p.add_argument("--rate", type=float, default=1000, help="offered ballots/s of the fixed-rate phase (default 1000)")
     p.add_argument("--rate-seconds", type=float, default=10, help="length of the fixed-rate phase (default 10)")
     p.add_argument("--limit", type=float, default=600, help="seconds a load phase may take at most (default 600)")
     p.add_argument("--profile", type=Path, metavar="DIR",
-                   help="py-spy the replicas during the burst into DIR and sample pg_stat_activity (needs py-spy)")
+                   help="py-spy the replicas during the burst and the big close into DIR/burst, DIR/close, and sample "
+                   "pg_stat_activity (needs py-spy in the venv)")
     p.add_argument("--keep-db", action="store_true", help=f"keep the {NAME} database afterwards")
+
+
+def code_version() -> str:
+    """The commit the replicas run, "+dirty" if services/ or shared/ have uncommitted changes."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "services", "shared"], cwd=root, capture_output=True,
+                               text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+dirty" if dirty else "")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -664,19 +687,20 @@ def run(args: argparse.Namespace) -> int:
         print("--deputies, --replicas, --concurrency, --rate and --rate-seconds must be positive", file=sys.stderr)
         return 2
     # Other work on the machine skews every figure: say so up front (it also shows as "other" CPU).
-    before = cpu_by_group(())
+    before = cpu_snapshot(())
     time.sleep(1)
-    busy = cpu_delta(before, cpu_by_group(()), 1.0, 1)
+    busy = cpu_delta(before, cpu_snapshot(()), 1.0, 1)
     busy_cores = round(sum(c["cores"] for c in busy.values()), 2)
     if busy_cores > 0.2:
         print(f"warning: the machine is already busy ({busy_cores} cores in use before the bench starts)", file=sys.stderr)
+    code = code_version()  # now: what the replicas about to start will import
     settings = fresh_infra(base)
     log_dir = Path(tempfile.mkdtemp(prefix="piaojue-bench-"))
     replicas: list[tuple[int, subprocess.Popen]] = []
     try:
         replicas = start_replicas(settings, args.replicas, log_dir)
         report = asyncio.run(_measure(args, settings, replicas))
-        report["busy_before_cores"] = busy_cores
+        report["busy_before_cores"], report["code"] = busy_cores, code
         report["peak_rss_mb"] = {**{f"replica{i}": peak_rss_mb(p.pid) for i, (_, p) in enumerate(replicas)},
                                  "bench": peak_rss_mb()}
     finally:
@@ -691,34 +715,27 @@ async def _measure(args: argparse.Namespace, settings: Any, replicas: list[tuple
     secret, ports, pids = settings.auth_secret, [port for port, _ in replicas], [p.pid for _, p in replicas]
     n, db = args.deputies, settings.database_url
     burst, paced = townships("t", n), townships("r", max(1, round(args.rate * args.rate_seconds)))
-    ceiling, as_service = townships("c", n), townships("s", n)
+    ceiling = townships("c", n)
     big = townships("big", n, size=n)[0]
     report: dict[str, Any] = {"deputies": n, "replicas": args.replicas, "concurrency": args.concurrency}
     pool = Pool(ports, max(args.concurrency, 16))
     try:
         # -- setup, not timed as casting
         started = time.perf_counter()
-        await publish_slates(settings, [*burst, *paced, *ceiling, *as_service, big])
-        await set_up_all(pool, [*burst, *paced, *ceiling, *as_service], secret)
+        await publish_slates(settings, [*burst, *paced, *ceiling, big])
+        await set_up_all(pool, [*burst, *paced, *ceiling], secret)
         await set_up(pool, big, secret)
         burst_reqs, paced_reqs = cast_requests(burst, secret), cast_requests(paced, secret)
         report["setup_s"] = round(time.perf_counter() - started, 1)
-        print(f"setup: {len(burst) + len(paced) + len(ceiling) + len(as_service) + 1} townships in {report['setup_s']} s",
-              file=sys.stderr)
+        # The big roster, roll call and opening (N rows each) go through one replica: its peak so far.
+        report["peak_rss_after_setup_mb"] = {f"replica{i}": peak_rss_mb(pid) for i, pid in enumerate(pids)}
+        print(f"setup: {len(burst) + len(paced) + len(ceiling) + 1} townships in {report['setup_s']} s", file=sys.stderr)
 
         # -- burst: every ballot at once, closed loop
-        stop, profilers, sampler = asyncio.Event(), [], None
-        if args.profile:
-            args.profile.mkdir(parents=True, exist_ok=True)
-            profilers = start_pyspy(pids, args.profile)
-            sampler = asyncio.create_task(sample_db(db, stop))
-        cpu0 = cpu_by_group(pids)
-        load = await closed_loop(pool, burst_reqs, args.concurrency, args.limit, timeout_s=30)
-        load.cpu = cpu_delta(cpu0, cpu_by_group(pids), load.seconds, load.ok)
-        stop.set()
-        stop_pyspy(profilers)
-        if sampler:
-            report["db_samples"] = [(*k, v) for k, v in (await sampler).most_common(15)]
+        async with profiling(args.profile, "burst", pids, db, report):
+            cpu0 = cpu_snapshot(pids)
+            load = await closed_loop(pool, burst_reqs, args.concurrency, args.limit, timeout_s=30)
+            load.cpu = cpu_delta(cpu0, cpu_snapshot(pids), load.seconds, load.ok)
         report["burst"] = {**load.summary(), "stored": dict(zip(("issued_cast", "ballot_rows"), await count_cast(db, burst),
                                                                 strict=True))}
         print(f"burst: {load.ok} ballots in {load.seconds:.1f} s", file=sys.stderr)
@@ -731,23 +748,23 @@ async def _measure(args: argparse.Namespace, settings: Any, replicas: list[tuple
         # -- the same rows without HTTP, at the same concurrency at the database: the replicas' pools
         # hold at most R x db_pool_max connections, whatever the number of requests in flight.
         report["raw_connections"] = raw_conns = min(args.concurrency, args.replicas * settings.db_pool_max)
-        for name, towns in (("ceiling", ceiling), ("as_service", as_service)):
-            load = await raw_casts(db, towns, raw_conns, args.limit, shape=name, pids=pids)
-            report[f"raw_{name}"] = load.summary()
-            print(f"raw {name}: {load.ok} ballots in {load.seconds:.1f} s", file=sys.stderr)
+        load = await raw_casts(db, ceiling, raw_conns, args.limit, pids=pids)
+        report["raw"] = load.summary()
+        print(f"raw: {load.ok} ballots in {load.seconds:.1f} s", file=sys.stderr)
 
         # -- one vote of n ballots, filled straight into the database: what is measured is the close
         fill = await raw_casts(db, [big], raw_conns, args.limit)
-        report["big_vote"] = {"ballots": fill.ok, "fill_per_s": fill.summary()["per_s"],
-                              **await close_and_certify(pool, big, secret), **await pure_tally(db, big)}
+        async with profiling(args.profile, "close", pids, db, report):
+            closing = await close_and_certify(pool, big, secret)
+        report["big_vote"] = {"ballots": fill.ok, "fill_per_s": fill.summary()["per_s"], **closing,
+                              **await pure_tally(db, big)}
     finally:
         pool.close()
-    b, r, v = report["burst"], report["raw_ceiling"], report["big_vote"]
+    b, r, v = report["burst"], report["raw"], report["big_vote"]
     report.update(ballots_per_s=b["per_s"], cast_p50_ms=report["rate"]["p50_ms"], cast_p99_ms=report["rate"]["p99_ms"],
                   burst_p50_ms=b["p50_ms"], burst_p99_ms=b["p99_ms"], burst_seconds=b["seconds"],
                   within_a_minute=b["ok"] == n and b["seconds"] <= 60, tally_ms=v["tally_ms"],
                   close_to_certified_ms=v["close_to_certified_ms"], raw_ceiling_per_s=r["per_s"],
-                  raw_as_service_per_s=report["raw_as_service"]["per_s"],
                   ratio=round(b["per_s"] / r["per_s"], 3) if r["per_s"] else None)
     return report
 
@@ -760,7 +777,7 @@ def _print(report: dict[str, Any]) -> None:
     b, rate, v = report["burst"], report["rate"], report["big_vote"]
     lines = [
         f"\npiaojue bench ballot — {report['deputies']} deputies, {report['replicas']} replica(s), "
-        f"concurrency {report['concurrency']} (setup {report['setup_s']} s; machine busy before start: "
+        f"concurrency {report['concurrency']}, code {report['code']} (setup {report['setup_s']} s; machine busy before start: "
         f"{report['busy_before_cores']} cores)",
         f"  burst       {b['ok']}/{b['offered']} ballots in {b['seconds']} s = {b['per_s']}/s"
         f"  p50 {b['p50_ms']} ms  p99 {b['p99_ms']} ms  max {b['max_ms']} ms"
@@ -770,25 +787,27 @@ def _print(report: dict[str, Any]) -> None:
         f"  rate        offered {rate['offered_per_s']:.0f}/s, {rate['offered']} ballots: {rate['ok']} ok at {rate['per_s']}/s"
         f"  p50 {rate['p50_ms']} ms  p99 {rate['p99_ms']} ms  max {rate['max_ms']} ms  errors {rate['errors']}",
     ]
-    for name in ("ceiling", "as_service"):
-        r = report[f"raw_{name}"]
-        lines += [f"  raw {name:10s}{r['ok']} ballots in {r['seconds']} s = {r['per_s']}/s  p50 {r['p50_ms']} ms"
-                  f"  p99 {r['p99_ms']} ms  statuses {r['statuses']}", f"              {_cpu(r)}"]
+    r = report["raw"]
     lines += [
-        f"              (raw: {report['raw_connections']} connections, as many as the replicas' pools together)",
+        f"  raw         {r['ok']} ballots in {r['seconds']} s = {r['per_s']}/s  p50 {r['p50_ms']} ms  p99 {r['p99_ms']} ms"
+        f"  statuses {r['statuses']}  ({report['raw_connections']} connections: --concurrency, at most the replicas' pools)",
+        f"              {_cpu(r)}",
         f"  ratio       HTTP / raw ceiling = {report['ratio']}",
         f"  big vote    {v['ballots']} ballots (filled at {v['fill_per_s']}/s): close {v['close_ms']} ms + certify "
         f"{v['certify_ms']} ms = {v['close_to_certified_ms']} ms; chosen {v['chosen']}, {v['status']}",
         f"              pure tally + decide {v['tally_ms']} ms (reading + decoding the rows {v['load_ms']} ms)",
-        "  peak RSS    " + ", ".join(f"{k} {mb} MB" for k, mb in report["peak_rss_mb"].items()),
+        "  peak RSS    " + ", ".join(f"{k} {mb} MB" for k, mb in report["peak_rss_mb"].items())
+        + "  (replicas after setup: " + ", ".join(f"{mb} MB" for mb in report["peak_rss_after_setup_mb"].values()) + ")",
         f"  logs        {report['logs']}",
     ]
     lines += [f"  sample {status}: {body}" for status, body in {**b["samples"], **rate["samples"]}.items()]
-    if report.get("db_samples"):
-        lines.append("  pg_stat_activity during the burst (state, wait, query, samples):")
-        lines += [f"    {s}" for s in report["db_samples"]]
+    for label, samples in report.get("db_samples", {}).items():
+        lines.append(f"  pg_stat_activity of the bench database during the {label}, share of busy-backend samples:")
+        lines += [f"    {pct:5.1f}%  {state}" for state, pct in samples["by_state_pct"].items()]
+        lines.append("  most seen (state, wait, query, samples):")
+        lines += [f"    {row}" for row in samples["top"]]
     print("\n".join(lines))
     keys = ("ballots_per_s", "cast_p50_ms", "cast_p99_ms", "tally_ms", "close_to_certified_ms", "raw_ceiling_per_s", "ratio",
             "peak_rss_mb", "deputies", "replicas", "concurrency", "burst_seconds", "burst_p50_ms", "burst_p99_ms",
-            "within_a_minute", "raw_as_service_per_s", "raw_connections", "busy_before_cores")
+            "within_a_minute", "raw_connections", "busy_before_cores", "code")
     print(json.dumps({k: report[k] for k in keys}))

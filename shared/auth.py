@@ -66,7 +66,7 @@ def principal(request: Request) -> Principal:
 def require(*roles: Role):
     """A FastAPI dependency: the caller, who must hold one of ``roles``."""
 
-    def dependency(request: Request) -> Principal:
+    async def dependency(request: Request) -> Principal:  # async: FastAPI would run a plain def in a thread
         who = principal(request)
         if roles and who.role not in roles:
             raise Problem(

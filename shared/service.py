@@ -16,7 +16,7 @@ from fastapi import APIRouter, FastAPI
 
 from shared import logging as plog
 from shared.db import create_pool, migrate
-from shared.http import health_router, install_error_handlers, install_middleware
+from shared.http import RequestContext, health_router, install_error_handlers
 from shared.messaging import Consumer, declare_topology, new_broker, run_relay, subscribe
 from shared.settings import Settings, get_settings
 
@@ -59,7 +59,7 @@ def create_app(service: Service, settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title=f"piaojue {service.name} ({service.title})", lifespan=lifespan)
     app.state.service = service.name
-    install_middleware(app)
+    app.add_middleware(RequestContext)
     install_error_handlers(app)
     app.include_router(health_router(_ready))
     app.include_router(service.router)
