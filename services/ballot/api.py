@@ -7,18 +7,20 @@ import asyncio
 import hashlib
 import json
 import secrets
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 from uuid import UUID, uuid4
 
+import asyncpg
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
 from services.ballot import domain, store
 from services.ballot.domain import Mark, Satisfaction, VoteRules
-from shared.auth import Principal, Role, require, scope_sql
+from shared.auth import Principal, Role, in_scope, require, scope_sql
 from shared.contracts.ballot import CandidateResult, RatedProject, ResultCertified, RoundCounts, SatisfactionCertified
 from shared.db import UnitOfWork
 from shared.http import Problem, command
@@ -95,8 +97,8 @@ def _subjects(vote) -> list[dict[str, Any]]:
     return [s for s in vote["subjects"] if s["id"] not in withdrawn]
 
 
-def _parse_marks(vote, marks: dict[UUID, str]) -> dict[UUID, Any]:
-    kind = Mark if vote["kind"] == Kind.SELECTION else Satisfaction
+def _parse_marks(vote_kind: str, marks: dict[UUID, str]) -> dict[UUID, Any]:
+    kind = Mark if vote_kind == Kind.SELECTION else Satisfaction
     try:
         return {c: kind(m) for c, m in marks.items()}
     except ValueError as exc:
@@ -316,54 +318,116 @@ async def _open_round(conn, who: Principal, vote_id: UUID, mode: Mode):
     return row, {"candidates": row["candidates"], "seats": row["round_seats"], "totals_entered": row["totals_entered"]}
 
 
-def _check(vote, current, marks: dict[UUID, Any]) -> bool:
+def _check(kind: str, candidates: list[UUID], seats: int, rules: VoteRules, marks: dict[UUID, Any]) -> bool:
     """Whether the ballot is valid; refuses what can never be recorded."""
-    on_ballot = [UUID(c) for c in current["candidates"]]
     try:
-        if vote["kind"] == Kind.SATISFACTION:
-            domain.check_rating_ballot(marks, on_ballot)
+        if kind == Kind.SATISFACTION:
+            domain.check_rating_ballot(marks, candidates)
             return True
-        return domain.check_ballot(marks, on_ballot, current["seats"], VoteRules.model_validate(vote["rules"]))
+        return domain.check_ballot(marks, candidates, seats, rules)
     except domain.BallotRejected as exc:
         raise Problem(422, exc.code, "选票有误 Ballot refused", str(exc)) from exc
+
+
+@dataclass(frozen=True)
+class OpenRound:
+    """What a cast needs to know of a vote's round. It cannot change while the round is open, so
+    each replica keeps it; the cast statement itself checks that the round is still the open one."""
+
+    jurisdiction: str
+    round: int
+    kind: str
+    candidates: list[UUID]
+    seats: int
+    rules: VoteRules
+
+
+_open_rounds: dict[UUID, OpenRound] = {}
+
+
+async def _round_to_cast_in(conn, who: Principal, vote_id: UUID, fresh: bool) -> OpenRound:
+    known = _open_rounds.get(vote_id)
+    if known and not fresh and in_scope(who.jurisdiction, known.jurisdiction):
+        return known
+    vote, current = await _open_round(conn, who, vote_id, Mode.ELECTRONIC)
+    if len(_open_rounds) > 10_000:  # bounded: a county has a few hundred votes open at most
+        _open_rounds.clear()
+    known = _open_rounds[vote_id] = OpenRound(vote["jurisdiction"], vote["round"], vote["kind"],
+                                              [UUID(c) for c in current["candidates"]], current["seats"],
+                                              VoteRules.model_validate(vote["rules"]))
+    return known
+
+
+# One statement, one round trip, atomic on its own: lock the vote against a concurrent close,
+# take the deputy's ballot, record the marks (in named_ballots only for a named vote) and the
+# receipt's hash, and keep the (redacted) answer for a retry with the same Idempotency-Key.
+# Retries of one request are serialised by the deputy's row in `issued`.
+CAST = """
+WITH vote AS (SELECT 1 FROM votes WHERE id = $1 AND round = $2 AND status = 'open' AND mode = 'electronic'
+              AND (jurisdiction = $7 OR starts_with(jurisdiction, $7 || '.')) FOR KEY SHARE),
+     taken AS (UPDATE issued SET cast_done = true
+               WHERE vote_id = $1 AND round = $2 AND deputy_id = $3 AND NOT cast_done AND EXISTS (SELECT 1 FROM vote)
+               RETURNING 1),
+     secret AS (INSERT INTO ballots (vote_id, round, marks) SELECT $1, $2, $4 FROM taken WHERE NOT $6),
+     named AS (INSERT INTO named_ballots (vote_id, round, deputy_id, marks) SELECT $1, $2, $3, $4 FROM taken WHERE $6),
+     receipt AS (INSERT INTO receipts (vote_id, round, hash) SELECT $1, $2, $5 FROM taken),
+     answer AS (INSERT INTO idempotency (principal, key, fingerprint, status, body)
+                SELECT $3, $8, $9, 201, $10 FROM taken WHERE $8::text IS NOT NULL)
+SELECT EXISTS (SELECT 1 FROM vote) AS open, EXISTS (SELECT 1 FROM taken) AS taken,
+       EXISTS (SELECT 1 FROM issued WHERE vote_id = $1 AND round = $2 AND deputy_id = $3) AS issued
+"""
 
 
 @router.post("/votes/{vote_id}/ballots", status_code=201)
 async def cast_ballot(vote_id: UUID, body: BallotIn, request: Request, who: Principal = Depends(require(Role.DEPUTY))):
     """A deputy casts a secret ballot and gets a private receipt code. *That* the deputy voted and
     *what* was cast are written apart, with nothing linking them; a retry with the same
-    Idempotency-Key is answered without the receipt, which is shown once."""
+    Idempotency-Key is answered without the receipt, which is shown once. (The hot path of a
+    session: one statement instead of the general command's transaction.)"""
+    key = request.headers.get("idempotency-key")
+    fingerprint = hashlib.sha256(b"POST" + request.url.path.encode()).hexdigest()  # never the marks
+    async with request.app.state.pool.acquire() as conn:
+        for fresh in (False, True):
+            if fresh and key and (replay := await _replay(conn, who, key, fingerprint)):
+                return replay
+            current = await _round_to_cast_in(conn, who, vote_id, fresh)
+            marks = _parse_marks(current.kind, body.marks)
+            if not _check(current.kind, current.candidates, current.seats, current.rules, marks):
+                limit = current.rules.for_limit(current.seats)  # an electronic ballot cannot be over-marked
+                raise Problem(422, "too-many-for-marks", "赞成票超过应选数 Too many 'for' marks",
+                              f"at most {limit} 'for' marks on this ballot", max_for=limit)
+            receipt = secrets.token_hex(8)
+            answer = {"vote_id": str(vote_id), "round": current.round, "status": "cast", "receipt": receipt}
+            try:
+                outcome = await conn.fetchrow(
+                    CAST, vote_id, current.round, who.sub, {str(c): m.value for c, m in marks.items()},
+                    receipt_hash(receipt), current.rules.named, who.jurisdiction, key, fingerprint, {**answer, "receipt": None},
+                )
+            except asyncpg.UniqueViolationError as exc:  # the key was used before, for another request
+                replay = await _replay(conn, who, key, fingerprint)
+                if replay:
+                    return replay
+                raise Problem(409, "already-voted", "已投票 Already voted", "one ballot per deputy and round") from exc
+            if outcome["open"]:
+                break
+    if outcome["taken"]:
+        return JSONResponse(answer, status_code=201)
+    async with request.app.state.pool.acquire() as conn:
+        if key and (replay := await _replay(conn, who, key, fingerprint)):
+            return replay
+    if outcome["issued"]:
+        raise Problem(409, "already-voted", "已投票 Already voted", "one ballot per deputy and round")
+    raise Problem(403, "not-issued", "未领取选票 No ballot issued", "only deputies present when the round opened receive a ballot")
 
-    async def act(uow: UnitOfWork):
-        vote, current = await _open_round(uow.conn, who, vote_id, Mode.ELECTRONIC)
-        marks = _parse_marks(vote, body.marks)
-        if not _check(vote, current, marks):  # an electronic ballot cannot be over-marked: refuse, the deputy may vote again
-            limit = VoteRules.model_validate(vote["rules"]).for_limit(current["seats"])
-            raise Problem(422, "too-many-for-marks", "赞成票超过应选数 Too many 'for' marks",
-                          f"at most {limit} 'for' marks on this ballot", max_for=limit)
-        stored = {str(c): m.value for c, m in marks.items()}
-        receipt = secrets.token_hex(8)
-        named = bool(vote["rules"].get("named"))
-        # One statement: take the deputy's ballot, record the marks (in ballots, or in named_ballots
-        # for a named vote) and the receipt's hash — or learn why not.
-        outcome = await uow.conn.fetchrow(
-            """WITH taken AS (UPDATE issued SET cast_done = true
-                              WHERE vote_id = $1 AND round = $2 AND deputy_id = $3 AND NOT cast_done RETURNING 1),
-                    secret AS (INSERT INTO ballots (vote_id, round, marks) SELECT $1, $2, $4 FROM taken WHERE NOT $6),
-                    named AS (INSERT INTO named_ballots (vote_id, round, deputy_id, marks) SELECT $1, $2, $3, $4 FROM taken WHERE $6),
-                    receipt AS (INSERT INTO receipts (vote_id, round, hash) SELECT $1, $2, $5 FROM taken)
-               SELECT EXISTS (SELECT 1 FROM taken) AS taken,
-                      EXISTS (SELECT 1 FROM issued WHERE vote_id = $1 AND round = $2 AND deputy_id = $3) AS issued""",
-            vote_id, vote["round"], who.sub, stored, receipt_hash(receipt), named,
-        )
-        if not outcome["taken"]:
-            if outcome["issued"]:
-                raise Problem(409, "already-voted", "已投票 Already voted", "one ballot per deputy and round")
-            raise Problem(403, "not-issued", "未领取选票 No ballot issued",
-                          "only deputies present when the round opened receive a ballot")
-        return {"vote_id": vote_id, "round": vote["round"], "status": "cast", "receipt": receipt}
 
-    return await command(request, who.sub, act, 201, secret=lambda body: {**body, "receipt": None})
+async def _replay(conn, who: Principal, key: str, fingerprint: str) -> JSONResponse | None:
+    row = await conn.fetchrow("SELECT fingerprint, status, body FROM idempotency WHERE principal = $1 AND key = $2", who.sub, key)
+    if row is None:
+        return None
+    if row["fingerprint"] != fingerprint:
+        raise Problem(422, "idempotency-key-reused", "幂等键已用于其他请求 Idempotency-Key reused",
+                      "this Idempotency-Key was already used for a different request")
+    return JSONResponse(row["body"], status_code=row["status"], headers={"idempotent-replayed": "true"})
 
 
 def receipt_hash(code: str) -> str:
@@ -379,8 +443,9 @@ async def enter_paper_ballot(vote_id: UUID, body: BallotIn, request: Request, wh
         if current["totals_entered"]:
             raise Problem(409, "totals-already-entered", "已录入汇总数 Totals already entered",
                           "this round was counted by totals; ballots cannot be added one by one")
-        marks = _parse_marks(vote, body.marks)
-        valid = _check(vote, current, marks)
+        marks = _parse_marks(vote["kind"], body.marks)
+        valid = _check(vote["kind"], [UUID(c) for c in current["candidates"]], current["seats"],
+                       VoteRules.model_validate(vote["rules"]), marks)
         await uow.conn.execute("INSERT INTO ballots (vote_id, round, marks) VALUES ($1, $2, $3)",
                                vote_id, vote["round"], {str(c): m.value for c, m in marks.items()})
         await uow.audit(who.jurisdiction, who.sub, "enter-paper-ballot", "vote", vote_id, after={"round": vote["round"]})
@@ -426,7 +491,8 @@ async def close_vote(vote_id: UUID, request: Request, who: Principal = Depends(C
             rows = await uow.conn.fetch(
                 "SELECT marks FROM ballots WHERE vote_id = $1 AND round = $2 UNION ALL"
                 " SELECT marks FROM named_ballots WHERE vote_id = $1 AND round = $2", vote_id, vote["round"])
-            ballots = [store.marks_of(vote["kind"], r["marks"]) for r in rows]
+            ids = {c: UUID(c) for c in current["candidates"]}
+            ballots = [store.marks_of(vote["kind"], r["marks"], ids) for r in rows]
             await uow.conn.execute("UPDATE rounds SET tally = $3 WHERE vote_id = $1 AND round = $2",
                                    vote_id, vote["round"], _count(vote, current, ballots))
         await _unlink(uow.conn, vote_id, vote["round"])
@@ -436,7 +502,7 @@ async def close_vote(vote_id: UUID, request: Request, who: Principal = Depends(C
         return {"id": vote_id, "status": "closed", **result}
 
     response = await command(request, who.sub, act)
-    await request.app.state.pool.execute("VACUUM ballots, receipts, issued")  # purge the old row versions
+    await request.app.state.pool.execute("VACUUM ballots, receipts")  # purge the old row versions
     return response
 
 
@@ -451,10 +517,10 @@ def _count(vote, current, ballots: list[dict[UUID, Any]]) -> dict[str, Any]:
 
 
 async def _unlink(conn, vote_id: UUID, round_: int) -> None:
-    """Rewrite the round's ballots, receipts and issued rows in random order within this one
-    transaction: no physical order or transaction id is left that ties a ballot to a cast."""
-    for table, columns in (("ballots", "vote_id, round, marks"), ("receipts", "vote_id, round, hash"),
-                           ("issued", "vote_id, round, deputy_id, cast_done")):
+    """Rewrite the round's ballots and receipts in random order within this one transaction: no
+    physical order or transaction id is left that ties one to the cast (and so to the `issued`
+    row) that wrote it."""
+    for table, columns in (("ballots", "vote_id, round, marks"), ("receipts", "vote_id, round, hash")):
         await conn.execute(
             f"""WITH old AS (DELETE FROM {table} WHERE vote_id = $1 AND round = $2 RETURNING {columns})
                 INSERT INTO {table} ({columns}) SELECT {columns} FROM old ORDER BY random()""",

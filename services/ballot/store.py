@@ -62,9 +62,16 @@ def tally_from_json(j: dict[str, Any], candidates: list[UUID]) -> Tally:
                  {c: CandidateCount(n["for"], n["against"], n["abstain"], n["not_marked"]) for c, n in counts.items()})
 
 
-def marks_of(vote_kind: str, raw: dict[str, str]) -> dict[UUID, Any]:
-    kind = Mark if vote_kind == "selection" else Satisfaction
-    return {UUID(c): kind(m) for c, m in raw.items()}
+_MARKS = {"selection": {m.value: m for m in Mark}, "satisfaction": {m.value: m for m in Satisfaction}}
+
+
+def marks_of(vote_kind: str, raw: dict[str, str], ids: dict[str, UUID] | None = None) -> dict[UUID, Any]:
+    """Stored marks as the domain takes them. Counting a large vote, pass ``ids`` (each candidate's
+    id text → UUID) so that each id is parsed once, not once per ballot."""
+    marks = _MARKS[vote_kind]
+    if ids is None:
+        return {UUID(c): marks[m] for c, m in raw.items()}
+    return {ids.get(c) or UUID(c): marks[m] for c, m in raw.items()}
 
 
 def rounds_of(rows) -> list[domain.Round]:

@@ -252,10 +252,10 @@ async def test_a_ballot_in_flight_when_the_round_closes_is_counted(settings, cli
     waiting = ("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'piaojue-ballot'"
                " AND wait_event_type = 'Lock' AND datname = current_database()")
     try:
-        # Hold the second ballot inside its transaction: its receipt cannot be written yet.
+        # Hold the second ballot in flight: it has found the vote open, but cannot take its ballot yet.
         blocker = db.transaction()
         await blocker.start()
-        await db.execute("LOCK TABLE ballot.receipts IN SHARE MODE")
+        await db.execute("SELECT 1 FROM ballot.issued WHERE vote_id = $1 AND deputy_id = 'X1' FOR UPDATE", vote["id"])
         cast = asyncio.create_task(town.cast(vote, "X1", {a: "for", b: "against", c: "for"}))
         await eventually(lambda: _equals(db.fetchval(waiting), 1), what="the ballot to be in flight")
         close = asyncio.create_task(town.close(vote))
