@@ -76,3 +76,13 @@ def require(*roles: Role):
         return who
 
     return dependency
+
+
+async def fetch_in_scope(conn, who: Principal, table: str, id_: object, what: str, label: str, lock: str = ""):
+    """The row of ``table`` with this id, if the caller's jurisdiction covers it; else a 404 (not a
+    403: another jurisdiction's ids are not even confirmed to exist). ``lock``: e.g. "FOR UPDATE"."""
+    row = await conn.fetchrow(f"SELECT * FROM {table} WHERE id = $1 AND {scope_sql('$2')} {lock}", id_, who.jurisdiction)
+    if row is None:
+        raise Problem(404, f"{what}-not-found", f"未找到{label} {what.capitalize()} not found",
+                      f"no {what} {id_} in your jurisdiction")
+    return row

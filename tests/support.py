@@ -48,3 +48,15 @@ async def depth(channel, queue: str) -> int:
     """Messages ready on a queue (passive declare: the queue must exist)."""
     declared = await channel.declare_queue(queue, passive=True)
     return declared.declaration_result.message_count
+
+
+def assert_problem(response, status: int, code: str) -> None:
+    """An RFC 9457 problem with this status and stable code."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert body["code"] == code and body["status"] == status and body["title"]
+
+
+async def equals(awaitable, expected) -> bool:
+    return await awaitable == expected

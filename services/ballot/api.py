@@ -166,7 +166,7 @@ async def roll_call(session_id: UUID, body: RollCallIn, request: Request, who: P
     """签到: mark deputies present (or gone again). Deputies not seated in the term are refused."""
 
     async def act(uow: UnitOfWork):
-        session = await store.session(uow.conn, who, session_id, lock=True)
+        session = await store.session(uow.conn, who, session_id, lock="FOR UPDATE")
         seated = {r["deputy_id"] for r in await uow.conn.fetch(
             "SELECT deputy_id FROM deputies WHERE jurisdiction = $1 AND term = $2 AND seated", session["jurisdiction"], session["term"])}
         unknown = sorted(set(body.present + body.absent) - seated)
@@ -263,7 +263,7 @@ async def open_vote(vote_id: UUID, request: Request, who: Principal = Depends(CH
 
     async def act(uow: UnitOfWork):
         vote = await store.vote(uow.conn, who, vote_id, lock="FOR UPDATE")
-        await store.session(uow.conn, who, vote["session_id"], lock=True)  # no roll call while opening
+        await store.session(uow.conn, who, vote["session_id"], lock="FOR UPDATE")  # no roll call while opening
         counts = await store.attendance(uow.conn, vote["session_id"])
         rules = VoteRules.model_validate(vote["rules"])
         if vote["status"] == "draft":

@@ -7,7 +7,7 @@ from uuid import UUID
 
 from services.ballot import domain
 from services.ballot.domain import CandidateCount, Mark, Satisfaction, Tally
-from shared.auth import Principal, scope_sql
+from shared.auth import Principal, fetch_in_scope
 from shared.http import Problem
 
 
@@ -15,25 +15,13 @@ def not_found(what: str, id_: Any) -> Problem:
     return Problem(404, f"{what}-not-found", f"未找到 {what} not found", f"no {what} {id_} in your jurisdiction")
 
 
-async def session(conn, who: Principal, session_id: UUID, lock: bool = False):
-    row = await conn.fetchrow(
-        f"SELECT * FROM sessions WHERE id = $1 AND {scope_sql('$2')}" + (" FOR UPDATE" if lock else ""),
-        session_id, who.jurisdiction,
-    )
-    if row is None:
-        raise not_found("session", session_id)
-    return row
+async def session(conn, who: Principal, session_id: UUID, lock: str = ""):
+    return await fetch_in_scope(conn, who, "sessions", session_id, "session", "会议", lock)
 
 
 async def vote(conn, who: Principal, vote_id: UUID, lock: str = ""):
     """The vote, optionally locked: "FOR UPDATE" to change it, "FOR KEY SHARE" to cast into it."""
-    row = await conn.fetchrow(
-        f"SELECT * FROM votes WHERE id = $1 AND {scope_sql('$2')} {lock}",
-        vote_id, who.jurisdiction,
-    )
-    if row is None:
-        raise not_found("vote", vote_id)
-    return row
+    return await fetch_in_scope(conn, who, "votes", vote_id, "vote", "表决", lock)
 
 
 async def attendance(conn, session_id: UUID) -> dict[str, int]:

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from services.intake import domain
 from services.intake.domain import ProposalFields, SlateRules, Stage
-from shared.auth import Principal, Role, require, scope_sql
+from shared.auth import Principal, Role, fetch_in_scope, require, scope_sql
 from shared.contracts.intake import SlateCandidate, SlatePublished
 from shared.db import UnitOfWork
 from shared.http import Problem, command
@@ -71,14 +71,8 @@ async def list_proposals(request: Request, year: int | None = None, who: Princip
     return [_public(r) for r in rows]
 
 
-async def _proposal(conn, who: Principal, proposal_id: UUID, lock: bool = False):
-    row = await conn.fetchrow(
-        f"SELECT * FROM proposals WHERE id = $1 AND {scope_sql('$2')}" + (" FOR UPDATE" if lock else ""),
-        proposal_id, who.jurisdiction,
-    )
-    if row is None:
-        raise Problem(404, "proposal-not-found", "未找到提案 Proposal not found", f"no proposal {proposal_id} in your jurisdiction")
-    return row
+async def _proposal(conn, who: Principal, proposal_id: UUID, lock: str = ""):
+    return await fetch_in_scope(conn, who, "proposals", proposal_id, "proposal", "提案", lock)
 
 
 @router.get("/proposals/{proposal_id}")
@@ -96,7 +90,7 @@ async def screen(proposal_id: UUID, body: ScreeningIn, request: Request, who: Pr
     """One screening decision (初审, 可行性论证, 党委会研究确定, 列为候选, or reject with reason)."""
 
     async def act(uow: UnitOfWork):
-        row = await _proposal(uow.conn, who, proposal_id, lock=True)
+        row = await _proposal(uow.conn, who, proposal_id, lock="FOR UPDATE")
         try:
             stage = domain.screen(Stage(row["stage"]), body.to, body.reason)
         except domain.ScreeningRefused as exc:

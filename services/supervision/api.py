@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
 from services.supervision import domain
-from shared.auth import Principal, Role, require, scope_sql
+from shared.auth import Principal, Role, fetch_in_scope, require, scope_sql
 from shared.contracts.supervision import Completion, InspectionKind, InspectionRecorded, ProjectCompleted
 from shared.db import UnitOfWork
 from shared.http import Problem, command
@@ -46,14 +46,8 @@ class CompletionIn(BaseModel):
     accepted_on: date | None = None
 
 
-async def _project(conn, who: Principal, project_id: UUID, lock: bool = False):
-    row = await conn.fetchrow(
-        f"SELECT * FROM projects WHERE id = $1 AND {scope_sql('$2')}" + (" FOR UPDATE" if lock else ""),
-        project_id, who.jurisdiction,
-    )
-    if row is None:
-        raise Problem(404, "project-not-found", "未找到项目 Project not found", f"no project {project_id} in your jurisdiction")
-    return row
+async def _project(conn, who: Principal, project_id: UUID, lock: str = ""):
+    return await fetch_in_scope(conn, who, "projects", project_id, "project", "项目", lock)
 
 
 async def _kinds_inspected(conn, project_id: UUID) -> set[InspectionKind]:
@@ -91,7 +85,7 @@ async def get_project(project_id: UUID, request: Request, who: Principal = Depen
 @router.put("/projects/{project_id}/assignment")
 async def assign(project_id: UUID, body: AssignmentIn, request: Request, who: Principal = Depends(OFFICE)):
     async def act(uow: UnitOfWork):
-        before = await _project(uow.conn, who, project_id, lock=True)
+        before = await _project(uow.conn, who, project_id, lock="FOR UPDATE")
         row = await uow.conn.fetchrow(
             "UPDATE projects SET lead_unit = $2, leader = $3, budget = $4, deadline = $5 WHERE id = $1 RETURNING *",
             project_id, body.lead_unit, body.leader, body.budget, body.deadline,
@@ -128,7 +122,7 @@ async def record_inspection(project_id: UUID, body: InspectionIn, request: Reque
     """期中/期末考评, 回头看: a rated inspection, sent on to scoring."""
 
     async def act(uow: UnitOfWork):
-        project = await _project(uow.conn, who, project_id, lock=True)
+        project = await _project(uow.conn, who, project_id, lock="FOR UPDATE")
         kinds = await _kinds_inspected(uow.conn, project_id)
         try:
             domain.check_inspection(body.kind, kinds)
@@ -154,7 +148,7 @@ async def record_inspection(project_id: UUID, body: InspectionIn, request: Reque
 @router.put("/projects/{project_id}/completion")
 async def record_completion(project_id: UUID, body: CompletionIn, request: Request, who: Principal = Depends(OFFICE)):
     async def act(uow: UnitOfWork):
-        project = await _project(uow.conn, who, project_id, lock=True)
+        project = await _project(uow.conn, who, project_id, lock="FOR UPDATE")
         kinds = await _kinds_inspected(uow.conn, project_id)
         try:
             domain.check_completion(body.completion, kinds, project["completion"] and Completion(project["completion"]))

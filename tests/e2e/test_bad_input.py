@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from shared.auth import Role, mint
-from tests.support import eventually
+from tests.support import assert_problem, eventually
 
 TOWN = "taihu.xinchang"  # a township of its own, away from the other tests' data
 
@@ -22,12 +22,6 @@ async def api(settings, cluster):
                                                                                  **kw.pop("headers", {})}, **kw)
         yield call
 
-
-def assert_problem(response: httpx.Response, status: int, code: str) -> None:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    body = response.json()
-    assert body["code"] == code and body["status"] == status and body["title"]
 
 
 async def test_a_proposal_without_a_title_is_refused_and_nothing_is_recorded(api):

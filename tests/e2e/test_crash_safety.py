@@ -6,7 +6,7 @@ from __future__ import annotations
 import aio_pika
 import asyncpg
 
-from tests.support import certified_result, depth, eventually
+from tests.support import certified_result, depth, equals, eventually
 
 
 async def test_kill_9_of_supervision_mid_handling_then_restart_creates_each_project_exactly_once(settings, cluster):
@@ -34,11 +34,11 @@ async def test_kill_9_of_supervision_mid_handling_then_restart_creates_each_proj
 
         count = "SELECT count(*) FROM supervision.projects WHERE vote_id = $1"
         assert await db.fetchval(count, vote_id) == 0  # the killed transaction left nothing behind
-        await eventually(lambda: _equals(depth(channel, "supervision.results"), 1), what="the broker to requeue it")
+        await eventually(lambda: equals(depth(channel, "supervision.results"), 1), what="the broker to requeue it")
 
         cluster.start("supervision")
-        await eventually(lambda: _equals(db.fetchval(count, vote_id), 7), what="projects after restart")
-        await eventually(lambda: _equals(depth(channel, "supervision.results"), 0), what="the message acknowledged")
+        await eventually(lambda: equals(db.fetchval(count, vote_id), 7), what="projects after restart")
+        await eventually(lambda: equals(depth(channel, "supervision.results"), 0), what="the message acknowledged")
         assert await db.fetchval("SELECT count(*) FROM supervision.inbox WHERE event_id = $1", envelope.id) == 1
         assert await db.fetchval(
             "SELECT count(*) FROM supervision.outbox WHERE routing_key = 'supervision.project.created'"
@@ -48,6 +48,3 @@ async def test_kill_9_of_supervision_mid_handling_then_restart_creates_each_proj
         await amqp.close()
         await db.close()
 
-
-async def _equals(awaitable, expected) -> bool:
-    return await awaitable == expected

@@ -13,7 +13,7 @@ import pytest
 from services.ballot.recount import recount
 from shared.auth import Role
 from tests.e2e.town import Town, ballots_from
-from tests.support import eventually
+from tests.support import assert_problem, equals, eventually
 
 SEVEN = [f"X{i}" for i in range(7)]
 
@@ -27,11 +27,6 @@ async def client(cluster):
 def ids(slate) -> list[str]:
     return [c["candidate_id"] for c in slate["candidates"]]
 
-
-def assert_problem(response: httpx.Response, status: int, code: str) -> None:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    assert response.json()["code"] == code
 
 
 async def test_a_tie_at_the_cut_off_and_a_tied_run_off_go_to_further_rounds_until_decided(settings, client, tmp_path):
@@ -257,9 +252,9 @@ async def test_a_ballot_in_flight_when_the_round_closes_is_counted(settings, cli
         await blocker.start()
         await db.execute("SELECT 1 FROM ballot.issued WHERE vote_id = $1 AND deputy_id = 'X1' FOR UPDATE", vote["id"])
         cast = asyncio.create_task(town.cast(vote, "X1", {a: "for", b: "against", c: "for"}))
-        await eventually(lambda: _equals(db.fetchval(waiting), 1), what="the ballot to be in flight")
+        await eventually(lambda: equals(db.fetchval(waiting), 1), what="the ballot to be in flight")
         close = asyncio.create_task(town.close(vote))
-        await eventually(lambda: _equals(db.fetchval(waiting), 2), what="the close to wait")
+        await eventually(lambda: equals(db.fetchval(waiting), 2), what="the close to wait")
         await blocker.rollback()
         assert (await cast).status_code == 201
         result = await close
@@ -268,6 +263,3 @@ async def test_a_ballot_in_flight_when_the_round_closes_is_counted(settings, cli
     assert (result["collected"], result["valid"]) == (2, 2)
     assert {x["candidate_id"]: x["for_votes"] for x in result["candidates"]} == {a: 2, b: 1, c: 1}
 
-
-async def _equals(awaitable, expected) -> bool:
-    return await awaitable == expected
