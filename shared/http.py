@@ -149,7 +149,7 @@ async def command(
                 " ON CONFLICT DO NOTHING RETURNING true", actor, key, fingerprint,
             )
             if not claimed:
-                return await _stored_answer(uow.conn, actor, key, fingerprint)
+                return await stored_answer(uow.conn, actor, key, fingerprint)
         body = jsonable_encoder(await act(uow))
         if key:
             await uow.conn.execute(
@@ -159,8 +159,12 @@ async def command(
     return JSONResponse(body, status_code=status)
 
 
-async def _stored_answer(db: asyncpg.Connection, actor: str, key: str, fingerprint: str) -> JSONResponse:
+async def stored_answer(db: asyncpg.Connection, actor: str, key: str, fingerprint: str) -> JSONResponse | None:
+    """The first answer to the request this Idempotency-Key was used for, if any; the key used
+    for a different request is refused."""
     row = await db.fetchrow("SELECT fingerprint, status, body FROM idempotency WHERE principal = $1 AND key = $2", actor, key)
+    if row is None:
+        return None
     if row["fingerprint"] != fingerprint:
         raise Problem(
             422, "idempotency-key-reused", "幂等键已用于其他请求 Idempotency-Key reused",

@@ -23,7 +23,7 @@ from services.ballot.domain import Mark, Satisfaction, VoteRules
 from shared.auth import Principal, Role, in_scope, require, scope_sql
 from shared.contracts.ballot import CandidateResult, RatedProject, ResultCertified, RoundCounts, SatisfactionCertified
 from shared.db import UnitOfWork
-from shared.http import Problem, command
+from shared.http import Problem, command, stored_answer
 
 router = APIRouter(tags=["ballot 票决"])
 OFFICE = require(Role.OFFICE)
@@ -388,7 +388,7 @@ async def cast_ballot(vote_id: UUID, body: BallotIn, request: Request, who: Prin
     fingerprint = hashlib.sha256(b"POST" + request.url.path.encode()).hexdigest()  # never the marks
     async with request.app.state.pool.acquire() as conn:
         for fresh in (False, True):
-            if fresh and key and (replay := await _replay(conn, who, key, fingerprint)):
+            if fresh and key and (replay := await stored_answer(conn, who.sub, key, fingerprint)):
                 return replay
             current = await _round_to_cast_in(conn, who, vote_id, fresh)
             marks = _parse_marks(current.kind, body.marks)
@@ -404,7 +404,7 @@ async def cast_ballot(vote_id: UUID, body: BallotIn, request: Request, who: Prin
                     receipt_hash(receipt), current.rules.named, who.jurisdiction, key, fingerprint, {**answer, "receipt": None},
                 )
             except asyncpg.UniqueViolationError as exc:  # the key was used before, for another request
-                replay = await _replay(conn, who, key, fingerprint)
+                replay = await stored_answer(conn, who.sub, key, fingerprint)
                 if replay:
                     return replay
                 raise Problem(409, "already-voted", "已投票 Already voted", "one ballot per deputy and round") from exc
@@ -413,21 +413,11 @@ async def cast_ballot(vote_id: UUID, body: BallotIn, request: Request, who: Prin
     if outcome["taken"]:
         return JSONResponse(answer, status_code=201)
     async with request.app.state.pool.acquire() as conn:
-        if key and (replay := await _replay(conn, who, key, fingerprint)):
+        if key and (replay := await stored_answer(conn, who.sub, key, fingerprint)):
             return replay
     if outcome["issued"]:
         raise Problem(409, "already-voted", "已投票 Already voted", "one ballot per deputy and round")
     raise Problem(403, "not-issued", "未领取选票 No ballot issued", "only deputies present when the round opened receive a ballot")
-
-
-async def _replay(conn, who: Principal, key: str, fingerprint: str) -> JSONResponse | None:
-    row = await conn.fetchrow("SELECT fingerprint, status, body FROM idempotency WHERE principal = $1 AND key = $2", who.sub, key)
-    if row is None:
-        return None
-    if row["fingerprint"] != fingerprint:
-        raise Problem(422, "idempotency-key-reused", "幂等键已用于其他请求 Idempotency-Key reused",
-                      "this Idempotency-Key was already used for a different request")
-    return JSONResponse(row["body"], status_code=row["status"], headers={"idempotent-replayed": "true"})
 
 
 def receipt_hash(code: str) -> str:

@@ -95,9 +95,12 @@ async def test_vote_rules_refuse_bad_ballots_and_keep_what_was_cast(api):
                            json={"marks": {candidates[0]: "for"}})
     assert_problem(cast_early, 409, "vote-not-open")
 
-    # Exactly 2/3 (4 of 6) is a quorum.
-    await api("POST", "ballot", f"/sessions/{session['id']}/roll-call", json={"present": ["X3"]})
-    assert (await api("POST", "ballot", f"/votes/{vote['id']}/open")).status_code == 200
+    # Exactly 2/3 (4 of 6) is a quorum. X4 answers the roll call but leaves before the vote opens.
+    await api("POST", "ballot", f"/sessions/{session['id']}/roll-call", json={"present": ["X3", "X4"]})
+    left = await api("POST", "ballot", f"/sessions/{session['id']}/roll-call", json={"absent": ["X4"]})
+    assert (left.json()["present"], left.json()["quorum"]) == (4, True)
+    opened = await api("POST", "ballot", f"/votes/{vote['id']}/open")
+    assert (opened.status_code, opened.json()["issued"]) == (200, 4)
 
     def cast(deputy: str, marks: dict):
         return api("POST", "ballot", f"/votes/{vote['id']}/ballots", role=Role.DEPUTY, sub=deputy, json={"marks": marks})
@@ -108,6 +111,7 @@ async def test_vote_rules_refuse_bad_ballots_and_keep_what_was_cast(api):
     assert_problem(await cast("X0", {candidates[1]: "for"}), 409, "already-voted")
     assert_problem(await cast("X2", {str(uuid4()): "for"}), 422, "unknown-candidate")
     assert_problem(await cast("X5", {candidates[0]: "for"}), 403, "not-issued")
+    assert_problem(await cast("X4", {candidates[0]: "for"}), 403, "not-issued")  # left before the vote
     assert_problem(await api("POST", "ballot", f"/votes/{vote['id']}/ballots", json={"marks": {}}), 403, "forbidden-role")
     assert (await api("GET", "ballot", f"/votes/{vote['id']}")).json()["cast"] == 1
 
