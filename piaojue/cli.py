@@ -31,7 +31,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         for name in SERVICES:
             print(f"{name:12s} {settings.url(name)}  (docs: {settings.url(name)}/docs)", file=sys.stderr)
         print("piaojue is up; Ctrl-C stops it.", file=sys.stderr)
-        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
+        for sig in (signal.SIGINT, signal.SIGTERM):  # SIGINT too: a background job starts with it ignored
+            signal.signal(sig, _interrupt)
         while all(p.poll() is None for p in procs.values()):
             time.sleep(0.5)
         failed = [n for n, p in procs.items() if p.poll() is not None]
@@ -43,10 +44,14 @@ def cmd_up(args: argparse.Namespace) -> int:
         processes.stop(procs)
 
 
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from piaojue.demo import run_demo
 
-    return run_demo(as_json=args.json)
+    return run_demo(as_json=args.json, town=args.jurisdiction)
 
 
 def cmd_token(args: argparse.Namespace) -> int:
@@ -124,6 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("demo", help="replay the Fuyu 2024 vote through the services' HTTP APIs "
                        "(starts the services if they are not running, stops what it started)")
     p.add_argument("--json", action="store_true", help="print the outcome as one JSON document")
+    p.add_argument("--jurisdiction", default="taihu.fuyu",
+                   help="the township to replay it in, under the county taihu (default taihu.fuyu); running services "
+                        "that already hold its 2024 projects need another one")
     p.set_defaults(fn=cmd_demo)
 
     p = sub.add_parser("migrate", help="create or update every service's PostgreSQL schema")

@@ -85,7 +85,7 @@ def printer(stage: str, data: dict[str, Any]) -> None:
                     [[s["title"], s["score"], COMPLETION[s["completion"]], SATISFACTION.get(s["satisfaction"], "—")]
                      for s in data["scores"]]))
         a = data["assessment"]
-        print(table(f"孚玉镇 {a['year']} 年度考核 Township assessment (scoring.assessment.updated v{a['version']})",
+        print(table(f"{a['jurisdiction']} {a['year']} 年度考核 Township assessment (scoring.assessment.updated v{a['version']})",
                     ["票决项目 projects", "完成 completed", "完成率 rate", "加分 bonus", "扣分 deduction", "净分 net"],
                     [[a["total_projects"], a["completed"], f"{float(a['completion_rate']):.1%}", a["bonus"],
                       a["deduction"], a["net_points"]]]))
@@ -103,7 +103,7 @@ def _demo_settings(settings: Settings) -> tuple[Settings, dict[str, str]]:
     return settings.model_copy(update={"database_url": url}), {"PIAOJUE_DATABASE_URL": url}
 
 
-def run_demo(as_json: bool = False) -> int:
+def run_demo(as_json: bool = False, town: str = scenario.TOWN) -> int:
     settings = get_settings()
     up = [s for s in SERVICES if processes.ready(settings, s)]
     procs = {}
@@ -121,7 +121,7 @@ def run_demo(as_json: bool = False) -> int:
             processes.wait_ready(settings, procs)
         else:
             say("using the services already running")
-        outcome = asyncio.run(scenario.run(settings, (lambda *_: None) if as_json else printer))
+        outcome = asyncio.run(scenario.run(settings, (lambda *_: None) if as_json else printer, town))
     except scenario.ScenarioError as exc:
         say(f"demo failed: {exc}")
         return 1

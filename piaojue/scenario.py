@@ -118,7 +118,10 @@ class Api:
     client: httpx.AsyncClient
     tokens: dict[str, str] = field(default_factory=dict)
 
-    def token(self, sub: str, role: Role, jurisdiction: str = TOWN) -> str:
+    town: str = TOWN
+
+    def token(self, sub: str, role: Role, jurisdiction: str | None = None) -> str:
+        jurisdiction = jurisdiction or self.town
         key = f"{sub}/{role}/{jurisdiction}"
         if key not in self.tokens:
             self.tokens[key] = mint(sub, role, jurisdiction, secret=self.settings.auth_secret)
@@ -151,10 +154,20 @@ async def wait_for(what: str, probe: Callable[[], Awaitable[Any]], timeout: floa
 Progress = Callable[[str, Any], None]
 
 
-async def run(settings: Settings, progress: Progress = lambda stage, data: None) -> dict[str, Any]:
-    """Replay the whole year; ``progress(stage, data)`` is told as each stage completes."""
+class AlreadyPlayed(ScenarioError):
+    pass
+
+
+async def run(settings: Settings, progress: Progress = lambda stage, data: None, town: str = TOWN) -> dict[str, Any]:
+    """Replay the whole year in ``town``; ``progress(stage, data)`` is told as each stage completes."""
+    if not town.startswith(COUNTY + "."):
+        raise ScenarioError(f"the township must be in the county {COUNTY}: {COUNTY}.<name>")
     async with httpx.AsyncClient(timeout=30) as client:
-        api = Api(settings, client)
+        api = Api(settings, client, town=town)
+        if await api.call("GET", "supervision", "/projects", api.token("demo", Role.OFFICE), params={"year": YEAR}):
+            raise AlreadyPlayed(f"{town} already has voted projects for {YEAR} on these services; "
+                                f"choose another township with --jurisdiction {COUNTY}.<name>, or stop the services "
+                                "(the demo then runs on a database of its own)")
         office = api.token("fuyu-office", Role.OFFICE)
         chair = api.token("fuyu-presidium", Role.PRESIDING)
         county = api.token("taihu-kaohe", Role.COUNTY, COUNTY)
@@ -266,11 +279,11 @@ async def run(settings: Settings, progress: Progress = lambda stage, data: None)
             return scores if complete else None
 
         scores = await wait_for("scores to reflect every inspection and rating", scored)
-        assessment = await api.call("POST", "scoring", "/assessments", county, {"jurisdiction": TOWN, "year": YEAR})
+        assessment = await api.call("POST", "scoring", "/assessments", county, {"jurisdiction": town, "year": YEAR})
         progress("scoring", {"scores": scores, "assessment": assessment})
 
     return {
-        "jurisdiction": TOWN,
+        "jurisdiction": town,
         "year": YEAR,
         "session": SESSION_NAME,
         "vote": {k: certified[k] for k in ("seated", "present", "issued", "collected", "valid", "invalid")},
