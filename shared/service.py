@@ -46,6 +46,8 @@ def create_app(service: Service, settings: Settings | None = None) -> FastAPI:
         await broker.start()
         relay = asyncio.create_task(run_relay(pool, broker, service.name, settings), name="outbox-relay")
         app.state.pool, app.state.broker, app.state.settings = pool, broker, settings
+        if settings.auth_secret == Settings.model_fields["auth_secret"].default:
+            log.warning("PIAOJUE_AUTH_SECRET is the development default: anyone can mint tokens; set your own")
         log.info("service started")
         try:
             yield
