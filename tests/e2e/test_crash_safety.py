@@ -13,6 +13,7 @@ async def test_kill_9_of_supervision_mid_handling_then_restart_creates_each_proj
     envelope = certified_result(jurisdiction="taihu.xiaochi")
     vote_id = envelope.data["vote_id"]
     db = await asyncpg.connect(settings.database_url)
+    watch = await asyncpg.connect(settings.database_url)  # pg_stat_activity is frozen within a transaction: poll outside it
     amqp = await aio_pika.connect(settings.amqp_url)
     try:
         channel = await amqp.channel()
@@ -26,7 +27,7 @@ async def test_kill_9_of_supervision_mid_handling_then_restart_creates_each_proj
             routing_key="supervision.results",
         )
         # In flight: delivered, its transaction open and waiting, not acknowledged.
-        await eventually(lambda: db.fetchval(
+        await eventually(lambda: watch.fetchval(
             "SELECT count(*) > 0 FROM pg_stat_activity WHERE application_name = 'piaojue-supervision'"
             " AND wait_event_type = 'Lock'"), what="the handler to be mid-transaction")
         cluster.kill9("supervision")
@@ -47,4 +48,5 @@ async def test_kill_9_of_supervision_mid_handling_then_restart_creates_each_proj
     finally:
         await amqp.close()
         await db.close()
+        await watch.close()
 

@@ -244,6 +244,7 @@ async def test_a_ballot_in_flight_when_the_round_closes_is_counted(settings, cli
     await town.open(vote)
     await town.cast_all(vote, {"X0": {a: "for", b: "for", c: "against"}})
     db = await asyncpg.connect(settings.database_url)
+    watch = await asyncpg.connect(settings.database_url)  # pg_stat_activity is frozen within a transaction: poll outside it
     waiting = ("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'piaojue-ballot'"
                " AND wait_event_type = 'Lock' AND datname = current_database()")
     try:
@@ -252,14 +253,15 @@ async def test_a_ballot_in_flight_when_the_round_closes_is_counted(settings, cli
         await blocker.start()
         await db.execute("SELECT 1 FROM ballot.issued WHERE vote_id = $1 AND deputy_id = 'X1' FOR UPDATE", vote["id"])
         cast = asyncio.create_task(town.cast(vote, "X1", {a: "for", b: "against", c: "for"}))
-        await eventually(lambda: equals(db.fetchval(waiting), 1), what="the ballot to be in flight")
+        await eventually(lambda: equals(watch.fetchval(waiting), 1), what="the ballot to be in flight")
         close = asyncio.create_task(town.close(vote))
-        await eventually(lambda: equals(db.fetchval(waiting), 2), what="the close to wait")
+        await eventually(lambda: equals(watch.fetchval(waiting), 2), what="the close to wait")
         await blocker.rollback()
         assert (await cast).status_code == 201
         result = await close
     finally:
         await db.close()
+        await watch.close()
     assert (result["collected"], result["valid"]) == (2, 2)
     assert {x["candidate_id"]: x["for_votes"] for x in result["candidates"]} == {a: 2, b: 1, c: 1}
 
