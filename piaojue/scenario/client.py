@@ -1,0 +1,109 @@
+"""The scenario's way to the services: a thin HTTP client, one token per actor, and the year's
+shared state that one stage leaves for the next."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import uuid4
+
+import httpx
+
+from piaojue.scenario.fuyu import COUNTY
+from shared.auth import Role, mint
+from shared.settings import Settings
+
+
+class ScenarioError(RuntimeError):
+    pass
+
+
+class AlreadyPlayed(ScenarioError):
+    pass
+
+
+@dataclass
+class Api:
+    """One base URL per service, a token per actor, problems raised as errors."""
+
+    settings: Settings
+    client: httpx.AsyncClient
+    town: str
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    def token(self, sub: str, role: Role, jurisdiction: str | None = None) -> str:
+        """The one place the scenario gets its tokens."""
+        jurisdiction = jurisdiction or self.town
+        key = f"{sub}/{role}/{jurisdiction}"
+        if key not in self.tokens:
+            self.tokens[key] = mint(sub, role, jurisdiction, secret=self.settings.auth_secret)
+        return self.tokens[key]
+
+    async def request(self, method: str, service: str, path: str, who: str, json: Any = None,
+                      params: dict | None = None) -> httpx.Response:
+        headers = {"authorization": f"Bearer {who}"}
+        if method in ("POST", "PUT"):  # safe to retry: the service answers a repeat with the first answer
+            headers["idempotency-key"] = str(uuid4())
+        return await self.client.request(method, self.settings.url(service) + path, json=json, params=params,
+                                         headers=headers)
+
+    async def call(self, method: str, service: str, path: str, who: str, json: Any = None,
+                   params: dict | None = None) -> Any:
+        response = await self.request(method, service, path, who, json, params)
+        if response.status_code >= 400:
+            raise ScenarioError(f"{method} {service}{path}: {response.status_code} {response.text}")
+        return response.json()
+
+    async def ok(self, service: str, path: str, who: str) -> bool:
+        return (await self.request("GET", service, path, who)).status_code == 200
+
+
+async def wait_for(what: str, probe: Callable[[], Awaitable[Any]], timeout: float = 30) -> Any:
+    """Poll until ``probe`` returns something truthy: events take their time through the broker."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await probe()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise ScenarioError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.1)
+
+
+Progress = Callable[[str, Any], None]
+
+
+@dataclass
+class Year:
+    """One township's year as the stages play it: each stage reads what earlier ones left here,
+    adds its own, and puts what it reports into ``outcome`` (the ``demo --json`` document)."""
+
+    api: Api
+    progress: Progress
+    outcome: dict[str, Any] = field(default_factory=dict)
+    slate: dict[str, Any] = field(default_factory=dict)
+    vote: dict[str, Any] = field(default_factory=dict)
+    certified: dict[str, Any] = field(default_factory=dict)
+    present: list[str] = field(default_factory=list)
+    projects: list[dict[str, Any]] = field(default_factory=list)
+    supervised: list[dict[str, Any]] = field(default_factory=list)
+    rng: random.Random = field(default_factory=random.Random)  # the deputies' draws, seeded by the ballot stage
+
+    def token(self, sub: str, role: Role, jurisdiction: str | None = None) -> str:
+        return self.api.token(sub, role, jurisdiction)
+
+    @property
+    def office(self) -> str:  # 人大办
+        return self.token("fuyu-office", Role.OFFICE)
+
+    @property
+    def chair(self) -> str:  # 主席团: presides and certifies
+        return self.token("fuyu-presidium", Role.PRESIDING)
+
+    @property
+    def county(self) -> str:  # 县考核
+        return self.token("taihu-kaohe", Role.COUNTY, COUNTY)
