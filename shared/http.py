@@ -15,10 +15,12 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.db import UnitOfWork, unit_of_work
+from shared.fields import INVALID_CHARACTERS
 
 log = structlog.get_logger()
 PROBLEM = "application/problem+json"
@@ -36,6 +38,30 @@ class Problem(Exception):
     def __init__(self, status: int, code: str, title: str, detail: str = "", **extra: Any) -> None:
         super().__init__(f"{code}: {detail or title}")
         self.status, self.code, self.title, self.detail, self.extra = status, code, title, detail, extra
+
+
+class ProblemDetail(BaseModel):
+    """RFC 9457 problem details, as every error is answered (``application/problem+json``)."""
+
+    type: str
+    code: str = Field(description="stable: what a client branches on")
+    title: str
+    status: int
+    detail: str = ""
+    instance: str
+    request_id: str | None = None
+
+
+_PROBLEM_TITLES = {400: "Bad request", 401: "Not signed in or invalid token", 403: "Not allowed", 404: "Not found",
+                   409: "Conflicts with the current state", 413: "Request too large", 422: "Invalid request",
+                   429: "Too many requests", 503: "Temporarily unavailable; retry after Retry-After"}
+
+
+def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` for a route: the problem responses it can give, documented as problem+json."""
+    return {status: {"description": _PROBLEM_TITLES[status],
+                     "content": {PROBLEM: {"schema": {"$ref": "#/components/schemas/ProblemDetail"}}}}
+            for status in sorted({401, 422, *statuses})}
 
 
 def problem_response(request: Request, status: int, code: str, title: str, detail: str = "", **extra: Any) -> JSONResponse:
@@ -61,6 +87,9 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
         detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors)
+        if any(e["type"] in (INVALID_CHARACTERS, "string_unicode") for e in errors):  # NUL, lone surrogates
+            return problem_response(request, 422, "invalid-characters", "含有不可保存的字符 Unstorable characters", detail,
+                                    errors=errors)
         return problem_response(request, 422, "invalid-request", "请求内容有误 Invalid request", detail, errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
