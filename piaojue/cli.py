@@ -107,6 +107,23 @@ def cmd_asyncapi(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_openapi(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from piaojue.services import openapi_documents
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, doc in openapi_documents().items():
+        (out / f"{name}.json").write_text(openapi_text(doc), encoding="utf-8")
+        print(f"{out / name}.json: {len(doc['paths'])} paths", file=sys.stderr)
+    return 0
+
+
+def openapi_text(doc: dict) -> str:
+    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from piaojue.bench import run
 
@@ -157,6 +174,10 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("asyncapi", help="print the AsyncAPI document of every event and queue (docs/asyncapi.json)")
     p.set_defaults(fn=cmd_asyncapi)
+
+    p = sub.add_parser("openapi", help="write each service's OpenAPI document into docs/openapi/<service>.json")
+    p.add_argument("--out", default="docs/openapi", help="the folder to write them to (default docs/openapi)")
+    p.set_defaults(fn=cmd_openapi)
 
     from piaojue.bench import add_arguments as add_bench_arguments
 

@@ -18,3 +18,10 @@ def all_services() -> list[Service]:
 
 def migrate_all(settings: Settings) -> dict[str, list[str]]:
     return {s.name: migrate(settings, s.name, s.migrations) for s in all_services()}
+
+
+def openapi_documents() -> dict[str, dict]:
+    """Each service's OpenAPI document, as its running app serves it at /openapi.json."""
+    from shared.service import create_app
+
+    return {s.name: create_app(s, Settings()).openapi() for s in all_services()}

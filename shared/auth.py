@@ -9,9 +9,11 @@ import time
 from enum import StrEnum
 
 import jwt
-from fastapi import Request
+from fastapi import Depends, Request
+from fastapi.security import HTTPBearer
 from pydantic import BaseModel
 
+from shared.fields import Jurisdiction, OptionalName, text
 from shared.http import Problem
 from shared.settings import get_settings
 
@@ -26,10 +28,11 @@ class Role(StrEnum):
 
 
 class Principal(BaseModel):
-    sub: str
+    # Bounded like any input: a token's claims reach logs, queries and stored rows.
+    sub: text(200)
     role: Role
-    jurisdiction: str
-    name: str = ""
+    jurisdiction: Jurisdiction
+    name: OptionalName = ""
 
     def sees(self, jurisdiction: str) -> bool:
         return in_scope(self.jurisdiction, jurisdiction)
@@ -63,10 +66,14 @@ def principal(request: Request) -> Principal:
         raise Problem(401, "invalid-token", "令牌无效 Invalid token", str(exc)) from exc
 
 
+BEARER = HTTPBearer(auto_error=False, scheme_name="bearer", description="a token with sub, role and jurisdiction (piaojue token)")
+
+
 def require(*roles: Role):
     """A FastAPI dependency: the caller, who must hold one of ``roles``."""
 
-    async def dependency(request: Request) -> Principal:  # async: FastAPI would run a plain def in a thread
+    # The bearer scheme is declared (not read: principal() does) so that OpenAPI documents it.
+    async def dependency(request: Request, _: object = Depends(BEARER)) -> Principal:  # async: FastAPI would run a def in a thread
         who = principal(request)
         if roles and who.role not in roles:
             raise Problem(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -13,10 +14,12 @@ import structlog
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.db import UnitOfWork, unit_of_work
@@ -58,10 +61,52 @@ _PROBLEM_TITLES = {400: "Bad request", 401: "Not signed in or invalid token", 40
 
 
 def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """``responses=`` for a route: the problem responses it can give, documented as problem+json."""
-    return {status: {"description": _PROBLEM_TITLES[status],
-                     "content": {PROBLEM: {"schema": {"$ref": "#/components/schemas/ProblemDetail"}}}}
-            for status in sorted({401, 422, *statuses})}
+    """``responses=`` for a route: the problem responses it can give, documented as problem+json.
+    401 and 422 always; 400 and 413 are added to every operation that takes a body (``openapi``)."""
+    return {status: _problem(status) for status in sorted({401, 422, *statuses})}
+
+
+def _problem(status: int) -> dict[str, Any]:
+    return {"description": _PROBLEM_TITLES[status], "content": {PROBLEM: {"schema": {"$ref": "#/components/schemas/ProblemDetail"}}}}
+
+
+def links(status: int, **targets: dict[str, Any]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI links from this operation's ``status`` answer to the operations it feeds, by
+    operationId (the route function's name): the target's parameters as runtime expressions, e.g.
+    ``links(201, get_proposal={"proposal_id": "$response.body#/id"})``, and under "requestBody"
+    what goes into its body. A client, or a stateful tester, follows them from one step to the next."""
+    def link(op: str, given: dict[str, Any]) -> dict[str, Any]:
+        parameters = {k: v for k, v in given.items() if k != "requestBody"}
+        return {"operationId": op, **({"parameters": parameters} if parameters else {}),
+                **({"requestBody": given["requestBody"]} if "requestBody" in given else {})}
+
+    return {status: {"links": {op: link(op, given) for op, given in targets.items()}}}
+
+
+IDEMPOTENCY_KEY = {"name": "Idempotency-Key", "in": "header", "required": False,
+                   "description": "a retry with the same key gets the first answer back instead of acting twice; "
+                                  "a key is unique to one request (a UUID, say): 16 to 200 visible ASCII characters",
+                   "schema": {"type": "string", "pattern": "^[!-~]{16,200}$"}}
+
+
+def openapi(app: FastAPI) -> dict[str, Any]:
+    """The OpenAPI document as the service really answers: errors as problem+json (the
+    ``ProblemDetail`` schema), 400 and 413 on every operation that reads a body, and the
+    Idempotency-Key header on every command. Generated once per process."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    doc = get_openapi(title=app.title, version=app.version, openapi_version=app.openapi_version, routes=app.routes)
+    doc.setdefault("components", {}).setdefault("schemas", {})["ProblemDetail"] = ProblemDetail.model_json_schema()
+    for operations in doc["paths"].values():
+        for method, operation in operations.items():
+            if method in ("post", "put"):  # commands: they read the body (its size is limited)
+                operation["responses"].setdefault("413", _problem(413))
+                operation.setdefault("parameters", []).append(IDEMPOTENCY_KEY)
+            if "requestBody" in operation:
+                operation["responses"].setdefault("400", _problem(400))
+            operation["responses"] = dict(sorted(operation["responses"].items()))
+    app.openapi_schema = doc
+    return doc
 
 
 def problem_response(request: Request, status: int, code: str, title: str, detail: str = "", **extra: Any) -> JSONResponse:
@@ -87,6 +132,8 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
         detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors)
+        if all("-" in e["type"] for e in errors):  # a model's own rule across fields, its type named like a problem code
+            return problem_response(request, 422, errors[0]["type"], "不符合规则 Refused by the rules", detail, errors=errors)
         if any(e["type"] in (INVALID_CHARACTERS, "string_unicode") for e in errors):  # NUL, lone surrogates
             return problem_response(request, 422, "invalid-characters", "含有不可保存的字符 Unstorable characters", detail,
                                     errors=errors)
@@ -94,13 +141,24 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
-        return problem_response(request, exc.status_code, code, str(exc.detail))
+        # 400: a body that is not UTF-8; 413: over the route's body limit, refused before it is read.
+        code = {400: "unreadable-body", 404: "not-found", 405: "method-not-allowed", 413: "request-too-large"}.get(
+            exc.status_code, "http-error")
+        response = problem_response(request, exc.status_code, code, str(exc.detail))
+        response.headers.update(exc.headers or {})
+        if exc.status_code == 405:  # Allow: every method of the path, not just those of the first route matched
+            response.headers["allow"] = ", ".join(sorted({
+                m for r in request.app.router.routes if isinstance(r, Route) and r.path_regex.match(request.url.path)
+                for m in r.methods or ()}))
+        return response
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error")
         return problem_response(request, 500, "internal-error", "服务器内部错误 Internal error", "see the service log")
+
+
+_REQUEST_ID = re.compile(rb"[!-~]{1,128}")  # a caller's request id is echoed and logged: visible ASCII, short
 
 
 class RequestContext:
@@ -114,7 +172,8 @@ class RequestContext:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = next((v.decode() for k, v in scope["headers"] if k == b"x-request-id"), None) or uuid4().hex
+        given = next((v for k, v in scope["headers"] if k == b"x-request-id"), b"")
+        request_id = given.decode() if _REQUEST_ID.fullmatch(given) else uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
         started, status = time.perf_counter(), 500
 
@@ -134,20 +193,31 @@ class RequestContext:
             LATENCY.labels(scope["method"], route).observe(time.perf_counter() - started)
 
 
+class Liveness(BaseModel):
+    status: str
+
+
+class Readiness(BaseModel):
+    status: str = Field(description="ok, or unavailable (503)")
+    checks: dict[str, bool] = Field(description="what the service needs, each reachable or not")
+
+
 def health_router(ready: Callable[[FastAPI], Awaitable[dict[str, bool]]]) -> APIRouter:
     router = APIRouter(tags=["health"])
 
-    @router.get("/health/live")
+    @router.get("/health/live", response_model=Liveness)
     async def live() -> dict[str, str]:
         return {"status": "ok"}
 
-    @router.get("/health/ready")
+    not_ready = {"description": "not ready", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Readiness"}}}}
+
+    @router.get("/health/ready", response_model=Readiness, responses={503: not_ready})
     async def readiness(request: Request) -> JSONResponse:
         checks = await ready(request.app)
         ok = all(checks.values())
         return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503)
 
-    @router.get("/metrics")
+    @router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}})
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
@@ -165,11 +235,10 @@ async def command(
     request is refused. For a request whose content must not be kept next to the caller (a secret
     ballot), ``secret`` redacts the stored answer and the body is left out of the fingerprint."""
     pool: asyncpg.Pool = request.app.state.pool
-    key = request.headers.get("idempotency-key")
+    key = idempotency_key(request)
     content = b"" if secret else await request.body()
     fingerprint = hashlib.sha256(request.method.encode() + request.url.path.encode() + content).hexdigest()
-    correlation = request.headers.get("x-correlation-id")
-    async with unit_of_work(pool, request.app.state.service, UUID(correlation) if correlation else None) as uow:
+    async with unit_of_work(pool, request.app.state.service, _correlation(request)) as uow:
         if key:
             # Claim the key. A concurrent retry of the same request waits here for the first to end,
             # then finds its answer (or, if the first failed, claims the key itself).
@@ -186,6 +255,23 @@ async def command(
                 actor, key, status, secret(body) if secret else body,
             )
     return JSONResponse(body, status_code=status)
+
+
+def idempotency_key(request: Request) -> str | None:
+    """The request's Idempotency-Key, if any: 16 to 200 visible ASCII characters (long enough to be
+    unique to one request; short enough to store and index)."""
+    key = request.headers.get("idempotency-key")
+    if key is not None and not re.fullmatch(IDEMPOTENCY_KEY["schema"]["pattern"], key):
+        raise Problem(422, "invalid-idempotency-key", "幂等键无效 Invalid Idempotency-Key", "16 to 200 visible ASCII characters")
+    return key
+
+
+def _correlation(request: Request) -> UUID | None:
+    given = request.headers.get("x-correlation-id")
+    try:
+        return UUID(given) if given else None
+    except ValueError as exc:
+        raise Problem(422, "invalid-correlation-id", "关联标识无效 Invalid X-Correlation-Id", "a UUID") from exc
 
 
 async def stored_answer(db: asyncpg.Connection, actor: str, key: str, fingerprint: str) -> JSONResponse | None:

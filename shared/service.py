@@ -16,7 +16,7 @@ from fastapi import APIRouter, FastAPI
 
 from shared import logging as plog
 from shared.db import create_pool, migrate
-from shared.http import RequestContext, health_router, install_error_handlers
+from shared.http import RequestContext, health_router, install_error_handlers, openapi
 from shared.messaging import Consumer, declare_topology, new_broker, run_relay, subscribe
 from shared.settings import Settings, get_settings
 
@@ -59,7 +59,9 @@ def create_app(service: Service, settings: Settings | None = None) -> FastAPI:
             await pool.close()
             log.info("service stopped")
 
-    app = FastAPI(title=f"piaojue {service.name} ({service.title})", lifespan=lifespan)
+    app = FastAPI(title=f"piaojue {service.name} ({service.title})", lifespan=lifespan, max_body_size=settings.max_body_bytes,
+                  generate_unique_id_function=lambda route: route.name)  # operationId = the route function's name
+    app.openapi = lambda: openapi(app)
     app.state.service = service.name
     app.add_middleware(RequestContext)
     install_error_handlers(app)

@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     # The outbox relay wakes on NOTIFY; this poll is the fallback.
     relay_poll_seconds: float = 1.0
     log_level: str = "INFO"
+    # Request bodies larger than this are refused (413) before they are read; a route that needs
+    # more says so itself (a term's roster).
+    max_body_bytes: int = 256 * 1024
 
     def port(self, service: str) -> int:
         return self.base_port + 1 + SERVICES.index(service)

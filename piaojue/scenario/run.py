@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import httpx
@@ -14,12 +15,14 @@ from shared.settings import Settings
 STAGES = (intake, ballot, outcome, supervision, rating, scoring)
 
 
-async def run(settings: Settings, progress: Progress = lambda stage, data: None, town: str = TOWN) -> dict[str, Any]:
+async def run(settings: Settings, progress: Progress = lambda stage, data: None, town: str = TOWN,
+              client: httpx.AsyncClient | None = None) -> dict[str, Any]:
     """Replay the whole year in ``town``; ``progress(stage, data)`` is told as each stage completes.
-    Returns the outcome (``piaojue demo --json``)."""
+    Returns the outcome (``piaojue demo --json``). ``client``: one of the caller's (e.g. recording
+    every exchange), else one of its own."""
     if not town.startswith(COUNTY + "."):
         raise ScenarioError(f"the township must be in the county {COUNTY}: {COUNTY}.<name>")
-    async with httpx.AsyncClient(timeout=30) as client:
+    async with contextlib.nullcontext(client) if client else httpx.AsyncClient(timeout=30) as client:
         year = Year(Api(settings, client, town), progress, outcome={"jurisdiction": town, "year": YEAR})
         if await year.api.call("GET", "supervision", "/projects", year.office, params={"year": YEAR}):
             raise AlreadyPlayed(f"{town} already has voted projects for {YEAR} on these services; "

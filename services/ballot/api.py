@@ -10,48 +10,51 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID, uuid4
 
 import asyncpg
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from services.ballot import domain, store
+from services.ballot import domain, schemas, store
 from services.ballot.domain import Mark, Satisfaction, VoteRules
 from shared.auth import Principal, Role, in_scope, require, scope_sql
 from shared.contracts.ballot import CandidateResult, RatedProject, ResultCertified, RoundCounts, SatisfactionCertified
 from shared.db import UnitOfWork
-from shared.http import Problem, command, stored_answer
+from shared.fields import Body, Flag, Headcount, Identifier, Name, Reason, Term, TermParam, Title, Year, items, text, whole
+from shared.http import Problem, command, idempotency_key, links, problems, stored_answer
 
 router = APIRouter(tags=["ballot 票决"])
+Seated = whole(1, 10_000, "deputies")
+MarkText = text(32)
 OFFICE = require(Role.OFFICE)
 CHAIR = require(Role.OFFICE, Role.PRESIDING)
 TELLER = require(Role.TELLER)
 ANYONE = require()
 
 
-class DeputyIn(BaseModel):
-    deputy_id: str = Field(min_length=1)
-    name: str = Field(min_length=1)
-    seated: bool = Field(True, description="false: the seat is vacant (出缺)")
+class DeputyIn(Body):
+    deputy_id: Identifier
+    name: Name
+    seated: Flag = Field(True, description="false: the seat is vacant (出缺)")
 
 
-class RosterIn(BaseModel):
-    quota: int = Field(gt=0, description="名额: the nominal number of deputies")
-    deputies: list[DeputyIn] = Field(min_length=1)
+class RosterIn(Body):
+    quota: Seated = Field(description="名额: the nominal number of deputies")
+    deputies: list[DeputyIn] = items(10_000, min_length=1)
 
 
-class SessionIn(BaseModel):
-    name: str = Field(min_length=1, description="e.g. 孚玉镇第十九届人民代表大会第四次会议")
-    year: int = Field(ge=2000, le=2100)
-    term: int = Field(gt=0, description="届")
+class SessionIn(Body):
+    name: Title = Field(description="e.g. 孚玉镇第十九届人民代表大会第四次会议")
+    year: Year
+    term: Term
 
 
-class RollCallIn(BaseModel):
-    present: list[str] = Field(default_factory=list)
-    absent: list[str] = Field(default_factory=list, description="deputies who left (离场)")
+class RollCallIn(Body):
+    present: list[Identifier] = items(10_000, default_factory=list)
+    absent: list[Identifier] = items(10_000, default_factory=list, description="deputies who left (离场)")
 
 
 class Kind(StrEnum):
@@ -64,27 +67,35 @@ class Mode(StrEnum):
     PAPER = "paper"  # tellers (监票人/计票人) enter the paper ballots
 
 
-class VoteIn(BaseModel):
+class VoteIn(Body):
     kind: Kind = Kind.SELECTION
     slate_id: UUID | None = Field(None, description="selection: the slate to vote on")
-    year: int | None = Field(None, description="satisfaction: whose projects to rate (default: the session's year)")
+    year: Year | None = Field(None, description="satisfaction: whose projects to rate (default: the session's year)")
     mode: Mode = Mode.ELECTRONIC
     rules: VoteRules = VoteRules()
 
 
-class WithdrawalIn(BaseModel):
+class WithdrawalIn(Body):
     candidate_id: UUID
-    reason: str = Field(min_length=1)
+    reason: Reason
 
 
-class BallotIn(BaseModel):
-    marks: dict[UUID, str] = Field(description="subject id → for/against/abstain, or satisfied/basically_satisfied/dissatisfied")
+class BallotIn(Body):
+    marks: dict[UUID, MarkText] = items(1_000, description="subject id → for/against/abstain, "
+                                               "or satisfied/basically_satisfied/dissatisfied")
 
 
-class TotalsIn(BaseModel):
-    collected: int = Field(ge=0, description="收回")
-    invalid: int = Field(0, ge=0)
-    counts: dict[UUID, dict[str, int]] = Field(description="candidate → {for, against, abstain}")
+class TotalsIn(Body):
+    collected: Headcount = Field(description="收回")
+    invalid: Headcount = 0
+    counts: dict[UUID, dict[Literal["for", "against", "abstain"], Headcount]] = items(
+        1_000, description="candidate → {for, against, abstain}")
+
+
+_VOTE_ID = {"vote_id": "$response.body#/id"}
+# Where a vote goes next: the operations a created, withdrawn-from or opened vote feeds (OpenAPI links).
+_VOTE_STEPS = dict.fromkeys(("get_vote", "withdraw", "open_vote", "cast_ballot", "enter_paper_ballot", "enter_paper_totals",
+                             "close_vote"), _VOTE_ID)
 
 
 def _wrong_state(vote, wanted: str) -> Problem:
@@ -109,8 +120,9 @@ def _parse_marks(vote_kind: str, marks: dict[UUID, str]) -> dict[UUID, Any]:
 # ---------------------------------------------------------------- rosters, sessions, roll call
 
 
-@router.put("/terms/{term}/roster")
-async def put_roster(term: int, body: RosterIn, request: Request, who: Principal = Depends(OFFICE)):
+@router.put("/terms/{term}/roster", response_model=schemas.RosterOut, max_body_size=4 * 1024 * 1024,  # 10,000 deputies
+            responses=problems(403) | links(200, create_session={"requestBody": {"term": "$request.path.term"}}))
+async def put_roster(term: TermParam, body: RosterIn, request: Request, who: Principal = Depends(OFFICE)):
     """The deputies of a term (届) of the caller's congress; seated ones count for quorum and majorities."""
     ids = [d.deputy_id for d in body.deputies]
     if len(set(ids)) != len(ids):
@@ -135,7 +147,9 @@ async def put_roster(term: int, body: RosterIn, request: Request, who: Principal
     return await command(request, who.sub, act)
 
 
-@router.post("/sessions", status_code=201)
+@router.post("/sessions", status_code=201, response_model=schemas.SessionOut,
+             responses=problems(403, 409) | links(201, **dict.fromkeys(
+                 ("get_session", "roll_call", "create_vote", "session_live"), {"session_id": "$response.body#/id"})))
 async def create_session(body: SessionIn, request: Request, who: Principal = Depends(OFFICE)):
     async def act(uow: UnitOfWork):
         if not await uow.conn.fetchval("SELECT true FROM terms WHERE jurisdiction = $1 AND term = $2", who.jurisdiction, body.term):
@@ -152,7 +166,7 @@ async def create_session(body: SessionIn, request: Request, who: Principal = Dep
     return await command(request, who.sub, act, 201)
 
 
-@router.get("/sessions/{session_id}")
+@router.get("/sessions/{session_id}", response_model=schemas.SessionDetail, responses=problems(404))
 async def get_session(session_id: UUID, request: Request, who: Principal = Depends(ANYONE)):
     async with request.app.state.pool.acquire() as conn:
         session = await store.session(conn, who, session_id)
@@ -161,7 +175,8 @@ async def get_session(session_id: UUID, request: Request, who: Principal = Depen
             "quorum": domain.has_quorum(counts["present"], counts["seated"])}
 
 
-@router.post("/sessions/{session_id}/roll-call")
+@router.post("/sessions/{session_id}/roll-call", response_model=schemas.RollCallOut,
+             responses=problems(403, 404) | links(200, create_vote={"session_id": "$request.path.session_id"}))
 async def roll_call(session_id: UUID, body: RollCallIn, request: Request, who: Principal = Depends(OFFICE)):
     """签到: mark deputies present (or gone again). Deputies not seated in the term are refused."""
 
@@ -184,7 +199,7 @@ async def roll_call(session_id: UUID, body: RollCallIn, request: Request, who: P
     return await command(request, who.sub, act)
 
 
-@router.get("/slates/{slate_id}")
+@router.get("/slates/{slate_id}", response_model=schemas.SlateOut, responses=problems(404))
 async def get_slate(slate_id: UUID, request: Request, who: Principal = Depends(ANYONE)):
     row = await request.app.state.pool.fetchrow(
         "SELECT * FROM slates WHERE id = $1 AND (jurisdiction = $2 OR starts_with(jurisdiction, $2 || '.'))",
@@ -198,7 +213,8 @@ async def get_slate(slate_id: UUID, request: Request, who: Principal = Depends(A
 # ---------------------------------------------------------------- votes
 
 
-@router.post("/sessions/{session_id}/votes", status_code=201)
+@router.post("/sessions/{session_id}/votes", status_code=201, response_model=schemas.VoteCreated,
+             responses=problems(403, 404, 409) | links(201, **_VOTE_STEPS))
 async def create_vote(session_id: UUID, body: VoteIn, request: Request, who: Principal = Depends(OFFICE)):
     async def act(uow: UnitOfWork):
         session = await store.session(uow.conn, who, session_id)
@@ -233,7 +249,8 @@ async def create_vote(session_id: UUID, body: VoteIn, request: Request, who: Pri
     return await command(request, who.sub, act, 201)
 
 
-@router.post("/votes/{vote_id}/withdrawals")
+@router.post("/votes/{vote_id}/withdrawals", response_model=schemas.WithdrawalOut,
+             responses=problems(403, 404, 409) | links(200, **_VOTE_STEPS))
 async def withdraw(vote_id: UUID, body: WithdrawalIn, request: Request, who: Principal = Depends(OFFICE)):
     """A candidate withdrawn from the ballot: only before the vote opens."""
 
@@ -256,7 +273,7 @@ async def withdraw(vote_id: UUID, body: WithdrawalIn, request: Request, who: Pri
     return await command(request, who.sub, act)
 
 
-@router.post("/votes/{vote_id}/open")
+@router.post("/votes/{vote_id}/open", response_model=schemas.Opened, responses=problems(403, 404, 409) | links(200, **_VOTE_STEPS))
 async def open_vote(vote_id: UUID, request: Request, who: Principal = Depends(CHAIR)):
     """Open the vote's first round, or the further round its last close called for. Only with a
     quorum. The rules freeze at the first opening; a ballot is issued to each deputy present."""
@@ -378,13 +395,14 @@ SELECT EXISTS (SELECT 1 FROM vote) AS open, EXISTS (SELECT 1 FROM taken) AS take
 """
 
 
-@router.post("/votes/{vote_id}/ballots", status_code=201)
+@router.post("/votes/{vote_id}/ballots", status_code=201, response_model=schemas.Cast,
+             responses=problems(403, 404, 409) | links(201, close_vote={"vote_id": "$response.body#/vote_id"}))
 async def cast_ballot(vote_id: UUID, body: BallotIn, request: Request, who: Principal = Depends(require(Role.DEPUTY))):
     """A deputy casts a secret ballot and gets a private receipt code. *That* the deputy voted and
     *what* was cast are written apart, with nothing linking them; a retry with the same
     Idempotency-Key is answered without the receipt, which is shown once. (The hot path of a
     session: one statement instead of the general command's transaction.)"""
-    key = request.headers.get("idempotency-key")
+    key = idempotency_key(request)
     fingerprint = hashlib.sha256(b"POST" + request.url.path.encode()).hexdigest()  # never the marks
     async with request.app.state.pool.acquire() as conn:
         for fresh in (False, True):
@@ -424,7 +442,8 @@ def receipt_hash(code: str) -> str:
     return hashlib.sha256(code.encode()).hexdigest()
 
 
-@router.post("/votes/{vote_id}/paper-ballots", status_code=201)
+@router.post("/votes/{vote_id}/paper-ballots", status_code=201, response_model=schemas.PaperBallotOut,
+             responses=problems(403, 404, 409) | links(201, close_vote={"vote_id": "$response.body#/vote_id"}))
 async def enter_paper_ballot(vote_id: UUID, body: BallotIn, request: Request, who: Principal = Depends(TELLER)):
     """A teller enters one collected paper ballot. An over-marked one is recorded as invalid."""
 
@@ -444,7 +463,8 @@ async def enter_paper_ballot(vote_id: UUID, body: BallotIn, request: Request, wh
     return await command(request, who.sub, act, 201)
 
 
-@router.put("/votes/{vote_id}/paper-totals")
+@router.put("/votes/{vote_id}/paper-totals", response_model=schemas.PaperTotalsOut,
+            responses=problems(403, 404, 409) | links(200, close_vote={"vote_id": "$response.body#/vote_id"}))
 async def enter_paper_totals(vote_id: UUID, body: TotalsIn, request: Request, who: Principal = Depends(TELLER)):
     """Tellers' per-candidate totals for the round, with the ballots collected (and invalid)."""
 
@@ -467,7 +487,8 @@ async def enter_paper_totals(vote_id: UUID, body: TotalsIn, request: Request, wh
     return await command(request, who.sub, act)
 
 
-@router.post("/votes/{vote_id}/close")
+@router.post("/votes/{vote_id}/close", response_model=schemas.Closed,
+             responses=problems(403, 404, 409) | links(200, **dict.fromkeys(("certify", "open_vote", "get_vote"), _VOTE_ID)))
 async def close_vote(vote_id: UUID, request: Request, who: Principal = Depends(CHAIR)):
     """Close the round and count: the result is announced with all counts (当场宣布), and says
     whether a further round is needed."""
@@ -556,7 +577,7 @@ async def _result(conn, vote) -> dict[str, Any]:
             "next_candidates": [str(c) for c in state.next_candidates], "next_seats": state.next_seats}
 
 
-@router.get("/votes/{vote_id}")
+@router.get("/votes/{vote_id}", response_model=schemas.VoteDetail, response_model_exclude_unset=True, responses=problems(404))
 async def get_vote(vote_id: UUID, request: Request, who: Principal = Depends(ANYONE)):
     """Progress while open (issued / cast so far, never a partial tally); the result once closed."""
     async with request.app.state.pool.acquire() as conn:
@@ -573,7 +594,8 @@ async def get_vote(vote_id: UUID, request: Request, who: Principal = Depends(ANY
     return body
 
 
-@router.post("/votes/{vote_id}/certify")
+@router.post("/votes/{vote_id}/certify", response_model=schemas.Certified,
+             responses=problems(403, 404, 409) | links(200, **dict.fromkeys(("publication", "get_vote"), _VOTE_ID)))
 async def certify(vote_id: UUID, request: Request, who: Principal = Depends(require(Role.PRESIDING))):
     """The presiding officer certifies the announced result; it is then immutable and goes out
     through the outbox (``ballot.result.certified`` or ``ballot.satisfaction.certified``)."""
@@ -619,7 +641,8 @@ async def certify(vote_id: UUID, request: Request, who: Principal = Depends(requ
     return await command(request, who.sub, act)
 
 
-@router.get("/votes/{vote_id}/publication")
+@router.get("/votes/{vote_id}/publication", response_model=schemas.Publication, response_model_exclude_unset=True,
+            responses=problems(404, 409))
 async def publication(vote_id: UUID, request: Request, who: Principal = Depends(ANYONE)):
     """After certification: the hashes of every receipt code (a deputy finds their own), and the
     anonymised ballots in random order (anyone can recount: ``piaojue ballot recount``)."""
@@ -642,7 +665,9 @@ async def publication(vote_id: UUID, request: Request, who: Principal = Depends(
 # ---------------------------------------------------------------- live view
 
 
-@router.get("/sessions/{session_id}/live")
+@router.get("/sessions/{session_id}/live", response_class=StreamingResponse, response_model=schemas.LiveState,
+            operation_id="session_live",
+            responses=problems(404) | {200: {"content": {"text/event-stream": {"schema": schemas.LIVE_EVENT}}}})
 async def live(session_id: UUID, request: Request, who: Principal = Depends(ANYONE)):
     """Server-sent events for the presiding officer's screen and the deputies' devices: present,
     and for each vote its status, round, issued and cast so far. No partial tally before close;

@@ -10,7 +10,12 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic_core import PydanticCustomError
+
+from shared.fields import Flag, Rounds, Seats, whole
+
+QuorumPart = whole(1, 100)
 
 
 class Mark(StrEnum):
@@ -41,22 +46,22 @@ class VoteRules(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     shortfall: Shortfall = Shortfall.FURTHER_ROUND
-    max_rounds: int = Field(default=3, ge=1)
+    max_rounds: Rounds = 3
     # 记名投票: only when the congress explicitly decides a named vote.
-    named: bool = False
+    named: Flag = False
 
     ballot_format: BallotFormat = BallotFormat.FOR_AGAINST_ABSTAIN
     # Most "for" marks on one ballot; None = the number of seats.
-    max_for: int | None = Field(default=None, gt=0)
+    max_for: Seats | None = None
     passing_basis: PassingBasis = PassingBasis.SEATED
     # Quorum: present ≥ numerator/denominator of seated deputies (exactly 2/3 is a quorum).
-    quorum_numerator: int = Field(default=2, gt=0)
-    quorum_denominator: int = Field(default=3, gt=0)
+    quorum_numerator: QuorumPart = 2
+    quorum_denominator: QuorumPart = 3
 
     @model_validator(mode="after")
     def _fraction(self) -> VoteRules:
-        if self.quorum_numerator > self.quorum_denominator:
-            raise ValueError("quorum fraction must be at most 1")
+        if self.quorum_numerator > self.quorum_denominator:  # a rule across fields: its own code (invalid-quorum)
+            raise PydanticCustomError("invalid-quorum", "quorum fraction must be at most 1")
         return self
 
     def for_limit(self, seats: int) -> int:

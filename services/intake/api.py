@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from decimal import Decimal
 from uuid import UUID, uuid4
 
 from fastapi import APIRouter, Depends, Request
@@ -12,7 +14,8 @@ from services.intake.domain import ProposalFields, SlateRules, Stage
 from shared.auth import Principal, Role, fetch_in_scope, require, scope_sql
 from shared.contracts.intake import SlateCandidate, SlatePublished
 from shared.db import UnitOfWork
-from shared.http import Problem, command
+from shared.fields import Body, Flag, OptionalText, Seats, Title, Year, YearParam, items
+from shared.http import Problem, command, links, problems
 
 router = APIRouter(tags=["intake 征集"])
 OFFICE = require(Role.OFFICE)
@@ -20,20 +23,75 @@ ANYONE = require()
 
 
 class ProposalIn(ProposalFields):
-    year: int = Field(ge=2000, le=2100, description="the year the project would be carried out")
+    year: Year = Field(description="the year the project would be carried out")
 
 
-class ScreeningIn(BaseModel):
+class ScreeningIn(Body):
     to: Stage
-    reason: str = ""
+    reason: OptionalText = ""
 
 
-class SlateIn(BaseModel):
-    title: str = Field(min_length=1)
-    year: int = Field(ge=2000, le=2100)
-    seats: int = Field(gt=0, description="应选数")
-    proposal_ids: list[UUID] = Field(min_length=1)
-    allow_equal: bool = Field(False, description="等额: only when the congress explicitly allows it")
+class SlateIn(Body):
+    title: Title
+    year: Year
+    seats: Seats
+    proposal_ids: list[UUID] = items(1_000, min_length=1)
+    allow_equal: Flag = Field(False, description="等额: only when the congress explicitly allows it")
+
+
+class ProposalOut(BaseModel):
+    """A proposal as anyone in its jurisdiction sees it: the proposer and contact are left out."""
+
+    id: UUID
+    year: int
+    stage: Stage
+    title: str
+    content: str = ""
+    channel: domain.Channel
+    channel_label: str
+    location: str = ""
+    category: str = ""
+    beneficiaries: int | None = None
+    estimated_budget: Decimal | None = None
+    funding_secured: bool = False
+    funding_source: str = ""
+    lead_unit: str = ""
+    disposition: domain.Disposition | None
+    disposition_reason: str | None
+
+
+class Decision(BaseModel):
+    at: datetime
+    actor: str
+    from_stage: Stage
+    to_stage: Stage
+    reason: str
+
+
+class ProposalDetail(ProposalOut):
+    history: list[Decision]
+
+
+class SlateOut(BaseModel):
+    id: UUID
+    title: str
+    year: int
+    seats: int
+    status: str = Field(description="published, then decided once its vote is certified")
+
+
+class SlatePublishedOut(SlateOut):
+    candidates: list[SlateCandidate]
+
+
+class CandidateOut(ProposalOut):
+    disposition_label: str | None = Field(description="分类处置 of a candidate not chosen")
+
+
+class SlateDetail(SlateOut):
+    jurisdiction: str
+    created_at: datetime
+    candidates: list[CandidateOut]
 
 
 def _public(row) -> dict:
@@ -47,7 +105,9 @@ def _refused(exc: domain.ScreeningRefused) -> Problem:
     return Problem(422 if exc.code != "transition-not-allowed" else 409, exc.code, "不符合规则 Refused by the rules", str(exc))
 
 
-@router.post("/proposals", status_code=201)
+@router.post("/proposals", status_code=201, response_model=ProposalOut,
+             responses=problems(403) | links(201, get_proposal={"proposal_id": "$response.body#/id"},
+                                             screen={"proposal_id": "$response.body#/id"}))
 async def submit(body: ProposalIn, request: Request, who: Principal = Depends(require(Role.OFFICE, Role.DEPUTY))):
     async def act(uow: UnitOfWork):
         proposal_id = uuid4()
@@ -62,8 +122,8 @@ async def submit(body: ProposalIn, request: Request, who: Principal = Depends(re
     return await command(request, who.sub, act, 201)
 
 
-@router.get("/proposals")
-async def list_proposals(request: Request, year: int | None = None, who: Principal = Depends(ANYONE)):
+@router.get("/proposals", response_model=list[ProposalOut], responses=problems())
+async def list_proposals(request: Request, year: YearParam | None = None, who: Principal = Depends(ANYONE)):
     rows = await request.app.state.pool.fetch(
         f"SELECT * FROM proposals WHERE {scope_sql('$1')} AND ($2::int IS NULL OR year = $2) ORDER BY created_at",
         who.jurisdiction, year,
@@ -75,7 +135,7 @@ async def _proposal(conn, who: Principal, proposal_id: UUID, lock: str = ""):
     return await fetch_in_scope(conn, who, "proposals", proposal_id, "proposal", "提案", lock)
 
 
-@router.get("/proposals/{proposal_id}")
+@router.get("/proposals/{proposal_id}", response_model=ProposalDetail, responses=problems(404))
 async def get_proposal(proposal_id: UUID, request: Request, who: Principal = Depends(ANYONE)):
     async with request.app.state.pool.acquire() as conn:
         row = await _proposal(conn, who, proposal_id)
@@ -85,7 +145,9 @@ async def get_proposal(proposal_id: UUID, request: Request, who: Principal = Dep
     return {**_public(row), "history": [dict(h) for h in history]}
 
 
-@router.post("/proposals/{proposal_id}/screening")
+@router.post("/proposals/{proposal_id}/screening", response_model=ProposalOut,
+             responses=problems(403, 404, 409) | links(200, get_proposal={"proposal_id": "$response.body#/id"},
+                                                       screen={"proposal_id": "$response.body#/id"}))
 async def screen(proposal_id: UUID, body: ScreeningIn, request: Request, who: Principal = Depends(OFFICE)):
     """One screening decision (初审, 可行性论证, 党委会研究确定, 列为候选, or reject with reason)."""
 
@@ -106,7 +168,8 @@ async def screen(proposal_id: UUID, body: ScreeningIn, request: Request, who: Pr
     return await command(request, who.sub, act)
 
 
-@router.post("/slates", status_code=201)
+@router.post("/slates", status_code=201, response_model=SlatePublishedOut,
+             responses=problems(403, 404, 409) | links(201, get_slate={"slate_id": "$response.body#/id"}))
 async def publish_slate(body: SlateIn, request: Request, who: Principal = Depends(OFFICE)):
     """候选项目清单: put candidates before the congress. Published as ``intake.slate.published``."""
     if len(set(body.proposal_ids)) != len(body.proposal_ids):
@@ -155,7 +218,7 @@ async def publish_slate(body: SlateIn, request: Request, who: Principal = Depend
     return await command(request, who.sub, act, 201)
 
 
-@router.get("/slates/{slate_id}")
+@router.get("/slates/{slate_id}", response_model=SlateDetail, responses=problems(404))
 async def get_slate(slate_id: UUID, request: Request, who: Principal = Depends(ANYONE)):
     """The slate and, once the vote is certified, each candidate's outcome and disposition."""
     async with request.app.state.pool.acquire() as conn:

@@ -7,7 +7,9 @@ import math
 from decimal import Decimal
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
+
+from shared.fields import Body, Flag, Money, OptionalContent, OptionalName, Population, Title
 
 
 class Channel(StrEnum):
@@ -128,18 +130,18 @@ def dispose(funding_secured: bool, budget: Decimal | None, beneficiaries: int | 
     return Disposition.PROJECT_LIBRARY, "条件尚不成熟但群众急需，纳入项目库逐年实施"
 
 
-class ProposalFields(BaseModel):
+class ProposalFields(Body):
     """What a proposal records (the proposer's contact is kept, never published)."""
 
-    title: str = Field(min_length=1, max_length=200)
-    content: str = ""
+    title: Title
+    content: OptionalContent = ""
     channel: Channel
-    location: str = ""  # village/community
-    category: str = ""
-    beneficiaries: int | None = Field(default=None, ge=0)  # 受益面, people
-    estimated_budget: Decimal | None = Field(default=None, ge=0)  # 估算投资, 元
-    funding_secured: bool = False  # 资金来源已落实
-    funding_source: str = ""
-    lead_unit: str = ""  # 实施主体
-    proposer: str = ""
-    contact: str = ""
+    location: OptionalName = ""  # village/community
+    category: OptionalName = ""
+    beneficiaries: Population | None = None  # 受益面, people
+    estimated_budget: Money | None = None  # 估算投资, 元
+    funding_secured: Flag = False  # 资金来源已落实
+    funding_source: OptionalName = ""
+    lead_unit: OptionalName = ""  # 实施主体
+    proposer: OptionalName = ""
+    contact: OptionalName = ""

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
@@ -15,20 +16,61 @@ from shared.auth import Principal, Role, in_scope, require, scope_sql
 from shared.contracts.scoring import AssessmentUpdated, ProjectScore
 from shared.contracts.supervision import Completion
 from shared.db import UnitOfWork
-from shared.http import Problem, command
+from shared.fields import Body, Jurisdiction, Year, YearParam
+from shared.http import Problem, command, links, problems
 
 router = APIRouter(tags=["scoring 考核"])
 COUNTY = require(Role.COUNTY)
 ANYONE = require()
 
 
-class AssessmentIn(BaseModel):
-    jurisdiction: str = Field(min_length=1, description="the township assessed, e.g. taihu.fuyu")
-    year: int = Field(ge=2000, le=2100)
+class AssessmentIn(Body):
+    jurisdiction: Jurisdiction = Field(description="the township assessed, e.g. taihu.fuyu")
+    year: Year
 
 
-@router.put("/methods/{year}")
-async def set_method(year: int, body: AssessmentMethod, request: Request, who: Principal = Depends(COUNTY)):
+class MethodSet(BaseModel):
+    jurisdiction: str = Field(description="whose method: the county that set it")
+    year: int
+    method: AssessmentMethod
+
+
+class ProjectScored(BaseModel):
+    id: UUID
+    jurisdiction: str
+    year: int
+    title: str
+    completion: Completion | None
+    score: float | None = Field(description="weighted from the inspection ratings and satisfaction; none before any")
+    satisfaction: str | None = Field(description="the latest satisfaction tier (满意度测评)")
+
+
+class AssessmentOut(AssessmentUpdated):
+    """A township's assessment (as sent to the county assessment system)."""
+
+    jurisdiction: str
+
+
+class AssessmentRecord(AssessmentOut):
+    published_at: datetime
+
+
+class Ranked(BaseModel):
+    rank: int
+    jurisdiction: str
+    version: int
+    published_at: datetime
+    total_projects: int
+    completed: int
+    completion_rate: Decimal
+    bonus: Decimal
+    deduction: Decimal
+    net_points: Decimal
+
+
+@router.put("/methods/{year}", response_model=MethodSet,
+            responses=problems(403) | links(200, get_method={"year": "$response.body#/year"}))
+async def set_method(year: YearParam, body: AssessmentMethod, request: Request, who: Principal = Depends(COUNTY)):
     async def act(uow: UnitOfWork):
         before = await uow.conn.fetchval("SELECT method FROM methods WHERE jurisdiction = $1 AND year = $2", who.jurisdiction, year)
         method = body.model_dump(mode="json")
@@ -43,14 +85,14 @@ async def set_method(year: int, body: AssessmentMethod, request: Request, who: P
     return await command(request, who.sub, act)
 
 
-@router.get("/methods/{year}")
-async def get_method(year: int, request: Request, who: Principal = Depends(ANYONE)):
+@router.get("/methods/{year}", response_model=AssessmentMethod, responses=problems())
+async def get_method(year: YearParam, request: Request, who: Principal = Depends(ANYONE)):
     async with request.app.state.pool.acquire() as conn:
         return (await method_for(conn, who.jurisdiction, year)).model_dump(mode="json")
 
 
-@router.get("/projects")
-async def project_scores(request: Request, year: int | None = None, who: Principal = Depends(ANYONE)):
+@router.get("/projects", response_model=list[ProjectScored], responses=problems())
+async def project_scores(request: Request, year: YearParam | None = None, who: Principal = Depends(ANYONE)):
     rows = await request.app.state.pool.fetch(
         f"""SELECT p.*, (SELECT s.tier FROM satisfaction s WHERE s.project_id = p.id ORDER BY s.vote_id LIMIT 1) AS satisfaction
             FROM projects p WHERE {scope_sql('$1')} AND ($2::int IS NULL OR year = $2) ORDER BY jurisdiction, title""",
@@ -59,7 +101,10 @@ async def project_scores(request: Request, year: int | None = None, who: Princip
     return [dict(r) for r in rows]
 
 
-@router.post("/assessments", status_code=201)
+@router.post("/assessments", status_code=201, response_model=AssessmentOut,
+             responses=problems(403, 409) | links(201, get_assessment={"jurisdiction": "$response.body#/jurisdiction",
+                                                                       "year": "$response.body#/year"},
+                                                  county_view={"year": "$response.body#/year"}))
 async def publish_assessment(body: AssessmentIn, request: Request, who: Principal = Depends(COUNTY)):
     """Compute a township's assessment for the year and publish it as ``scoring.assessment.updated``
     to the county assessment system. Publishing again after new inspections sends a new version."""
@@ -100,8 +145,8 @@ async def publish_assessment(body: AssessmentIn, request: Request, who: Principa
     return await command(request, who.sub, act, 201)
 
 
-@router.get("/assessments")
-async def county_view(request: Request, year: int, who: Principal = Depends(ANYONE)):
+@router.get("/assessments", response_model=list[Ranked], responses=problems())
+async def county_view(request: Request, year: YearParam, who: Principal = Depends(ANYONE)):
     """Every township in the caller's view, latest version each, ranked by net points then completion rate."""
     rows = await request.app.state.pool.fetch(
         f"""SELECT DISTINCT ON (jurisdiction) jurisdiction, version, figures, published_at FROM assessments
@@ -114,8 +159,8 @@ async def county_view(request: Request, year: int, who: Principal = Depends(ANYO
             for i, r in enumerate(ranked)]
 
 
-@router.get("/assessments/{jurisdiction}/{year}")
-async def get_assessment(jurisdiction: str, year: int, request: Request, who: Principal = Depends(ANYONE)):
+@router.get("/assessments/{jurisdiction}/{year}", response_model=AssessmentRecord, responses=problems(403, 404))
+async def get_assessment(jurisdiction: Jurisdiction, year: YearParam, request: Request, who: Principal = Depends(ANYONE)):
     if not in_scope(who.jurisdiction, jurisdiction):
         raise Problem(403, "out-of-jurisdiction", "超出管辖范围 Outside your jurisdiction", f"{jurisdiction} is not within {who.jurisdiction}")
     row = await request.app.state.pool.fetchrow(

@@ -8,10 +8,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.contracts.supervision import Completion, InspectionKind
+from shared.fields import Flag, Name, Weight
 
 SATISFACTION = "satisfaction"  # the key of the satisfaction rate among a project's ratings
 TWO_PLACES = Decimal("0.01")
@@ -21,10 +23,10 @@ FOUR_PLACES = Decimal("0.0001")
 class AssessmentMethod(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    version: str = "default"
+    version: Name = "default"
     # Weights in a project's score of the inspection ratings and of the deputies' satisfaction
     # rate (满意度, as a percentage); renormalised over those present.
-    weights: dict[str, Decimal] = Field(
+    weights: dict[Literal["mid_term", "final", "look_back", "satisfaction"], Weight] = Field(
         default_factory=lambda: {
             InspectionKind.MID_TERM: Decimal("0.3"),
             InspectionKind.FINAL: Decimal("0.5"),
@@ -32,12 +34,12 @@ class AssessmentMethod(BaseModel):
             SATISFACTION: Decimal("0.25"),
         }
     )
-    points_per_completed: Decimal = Decimal("1.0")  # 完成项目适量加分
-    bonus_cap: Decimal = Decimal("5.0")
-    points_per_unfinished: Decimal = Decimal("1.0")  # 未实施完成适度扣分
-    deduction_cap: Decimal = Decimal("3.0")
+    points_per_completed: Weight = Decimal("1.0")  # 完成项目适量加分
+    bonus_cap: Weight = Decimal("5.0")
+    points_per_unfinished: Weight = Decimal("1.0")  # 未实施完成适度扣分
+    deduction_cap: Weight = Decimal("3.0")
     # 基本完成 counts as completed for the rate and the bonus (a setting: some towns do not).
-    basically_completed_counts: bool = True
+    basically_completed_counts: Flag = True
 
 
 def project_score(ratings: Mapping[str, Iterable[Decimal | int]], method: AssessmentMethod) -> Decimal | None:

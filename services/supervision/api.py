@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
-from decimal import Decimal
+from datetime import date, datetime
 from uuid import UUID, uuid4
 
 from fastapi import APIRouter, Depends, Request
@@ -13,37 +12,106 @@ from services.supervision import domain
 from shared.auth import Principal, Role, fetch_in_scope, require, scope_sql
 from shared.contracts.supervision import Completion, InspectionKind, InspectionRecorded, ProjectCompleted
 from shared.db import UnitOfWork
-from shared.http import Problem, command
+from shared.fields import Body, Day, Identifier, Money, Name, OptionalContent, OptionalName, Percent, Rating, YearParam, items
+from shared.http import Problem, command, links, problems
 
 router = APIRouter(tags=["supervision 监督"])
 OFFICE = require(Role.OFFICE)
 ANYONE = require()
 
 
-class AssignmentIn(BaseModel):
-    lead_unit: str = Field(min_length=1, description="牵头实施单位")
-    leader: str = ""
-    budget: Decimal | None = Field(default=None, ge=0)
-    deadline: date | None = None
+class AssignmentIn(Body):
+    lead_unit: Name = Field(description="牵头实施单位")
+    leader: OptionalName = Field("", description="责任领导")
+    budget: Money | None = None
+    deadline: Day | None = None
 
 
-class ProgressIn(BaseModel):
-    percent_done: int = Field(ge=0, le=100)
-    funds_spent: Decimal | None = Field(default=None, ge=0)
-    narrative: str = ""
+class ProgressIn(Body):
+    percent_done: Percent
+    funds_spent: Money | None = None
+    narrative: OptionalContent = ""
 
 
-class InspectionIn(BaseModel):
+class InspectionIn(Body):
+    kind: InspectionKind
+    inspected_on: Day
+    rating: Rating
+    deputies: list[Identifier] = items(1_000, default_factory=list)
+    findings: OptionalContent = ""
+
+
+class CompletionIn(Body):
+    completion: Completion
+    accepted_on: Day | None = Field(None, description="验收")
+
+
+class ProjectOut(BaseModel):
+    """A voted project (one per chosen candidate of a certified vote)."""
+
+    id: UUID
+    jurisdiction: str
+    year: int
+    vote_id: UUID
+    candidate_id: UUID
+    title: str
+    lead_unit: str | None = Field(description="牵头实施单位")
+    leader: str | None
+    budget: float | None = Field(description="元")
+    deadline: date | None
+    completion: Completion | None
+    accepted_on: date | None
+    created_at: datetime
+
+
+class ProjectListed(ProjectOut):
+    percent_done: int | None = Field(description="the latest progress report's")
+
+
+class ProgressOut(BaseModel):
+    id: UUID
+    project_id: UUID
+    reported_at: datetime
+    reported_by: str
+    percent_done: int
+    funds_spent: float | None
+    narrative: str
+
+
+class InspectionOut(BaseModel):
+    id: UUID
+    project_id: UUID
     kind: InspectionKind
     inspected_on: date
-    rating: int = Field(ge=0, le=100)
-    deputies: list[str] = Field(default_factory=list)
-    findings: str = ""
+    rating: int
+    deputies: list[str]
+    findings: str
+    recorded_by: str
+    recorded_at: datetime
 
 
-class CompletionIn(BaseModel):
-    completion: Completion
-    accepted_on: date | None = None
+class RectificationOut(BaseModel):
+    """整改事项: a problem sent to the lead unit with a due date."""
+
+    id: UUID
+    project_id: UUID
+    source: str
+    source_id: UUID
+    problem: str
+    due_on: date
+    status: str
+    created_at: datetime
+
+
+class ProjectDetail(ProjectOut):
+    progress: list[ProgressOut]
+    inspections: list[InspectionOut]
+    rectifications: list[RectificationOut]
+
+
+_PROJECT_ID = {"project_id": "$response.body#/id"}
+# Where a project goes next: the operations one project feeds (OpenAPI links).
+_PROJECT_STEPS = ("get_project", "assign", "report_progress", "record_inspection", "record_completion")
 
 
 async def _project(conn, who: Principal, project_id: UUID, lock: str = ""):
@@ -59,8 +127,9 @@ def _refused(exc: domain.SupervisionRefused) -> Problem:
     return Problem(409, exc.code, "不符合监督规则 Refused by the rules", str(exc))
 
 
-@router.get("/projects")
-async def list_projects(request: Request, year: int | None = None, who: Principal = Depends(ANYONE)):
+@router.get("/projects", response_model=list[ProjectListed],
+            responses=problems() | links(200, **dict.fromkeys(_PROJECT_STEPS, {"project_id": "$response.body#/0/id"})))
+async def list_projects(request: Request, year: YearParam | None = None, who: Principal = Depends(ANYONE)):
     rows = await request.app.state.pool.fetch(
         f"""SELECT p.*, (SELECT percent_done FROM progress_reports r WHERE r.project_id = p.id
                          ORDER BY reported_at DESC LIMIT 1) AS percent_done
@@ -71,7 +140,8 @@ async def list_projects(request: Request, year: int | None = None, who: Principa
     return [dict(r) for r in rows]
 
 
-@router.get("/projects/{project_id}")
+@router.get("/projects/{project_id}", response_model=ProjectDetail,
+            responses=problems(404) | links(200, **dict.fromkeys(_PROJECT_STEPS, _PROJECT_ID)))
 async def get_project(project_id: UUID, request: Request, who: Principal = Depends(ANYONE)):
     async with request.app.state.pool.acquire() as conn:
         row = await _project(conn, who, project_id)
@@ -82,7 +152,8 @@ async def get_project(project_id: UUID, request: Request, who: Principal = Depen
             "rectifications": [dict(r) for r in rectifications]}
 
 
-@router.put("/projects/{project_id}/assignment")
+@router.put("/projects/{project_id}/assignment", response_model=ProjectOut,
+            responses=problems(403, 404) | links(200, **dict.fromkeys(_PROJECT_STEPS, _PROJECT_ID)))
 async def assign(project_id: UUID, body: AssignmentIn, request: Request, who: Principal = Depends(OFFICE)):
     async def act(uow: UnitOfWork):
         before = await _project(uow.conn, who, project_id, lock="FOR UPDATE")
@@ -98,7 +169,7 @@ async def assign(project_id: UUID, body: AssignmentIn, request: Request, who: Pr
     return await command(request, who.sub, act)
 
 
-@router.post("/projects/{project_id}/progress", status_code=201)
+@router.post("/projects/{project_id}/progress", status_code=201, response_model=ProgressOut, responses=problems(403, 404, 409))
 async def report_progress(project_id: UUID, body: ProgressIn, request: Request,
                           who: Principal = Depends(require(Role.LEAD_UNIT, Role.OFFICE))):
     async def act(uow: UnitOfWork):
@@ -116,7 +187,8 @@ async def report_progress(project_id: UUID, body: ProgressIn, request: Request,
     return await command(request, who.sub, act, 201)
 
 
-@router.post("/projects/{project_id}/inspections", status_code=201)
+@router.post("/projects/{project_id}/inspections", status_code=201, response_model=InspectionOut,
+             responses=problems(403, 404, 409))
 async def record_inspection(project_id: UUID, body: InspectionIn, request: Request,
                             who: Principal = Depends(require(Role.OFFICE, Role.DEPUTY))):
     """期中/期末考评, 回头看: a rated inspection, sent on to scoring."""
@@ -145,7 +217,7 @@ async def record_inspection(project_id: UUID, body: InspectionIn, request: Reque
     return await command(request, who.sub, act, 201)
 
 
-@router.put("/projects/{project_id}/completion")
+@router.put("/projects/{project_id}/completion", response_model=ProjectOut, responses=problems(403, 404, 409))
 async def record_completion(project_id: UUID, body: CompletionIn, request: Request, who: Principal = Depends(OFFICE)):
     async def act(uow: UnitOfWork):
         project = await _project(uow.conn, who, project_id, lock="FOR UPDATE")

@@ -55,16 +55,19 @@ async def test_the_fuyu_2024_vote_runs_from_proposals_to_the_township_assessment
     assert assessment["total_projects"] == 7
     assert Decimal(assessment["completion_rate"]) == (Decimal(len(completed)) / 7).quantize(Decimal("0.0001"))
 
-    # Exactly one assessment event reached the county assessment system's queue.
+    # Exactly one assessment event of Fuyu's reached the county assessment system's queue (other
+    # tests' townships may have sent theirs).
     connection = await aio_pika.connect(settings.amqp_url)
     try:
         channel = await connection.channel()
-        assert await depth(channel, "county.assessments") == 1
         queue = await channel.declare_queue("county.assessments", passive=True)
-        message = await queue.get(no_ack=True)
-        event = json.loads(message.body)
+        events = []
+        while message := await queue.get(no_ack=True, fail=False):
+            events.append(json.loads(message.body))
+        fuyu = [e for e in events if e["jurisdiction"] == "taihu.fuyu"]
+        assert len(fuyu) == 1, events
+        event = fuyu[0]
         assert event["type"] == "scoring.assessment.updated"
-        assert event["jurisdiction"] == "taihu.fuyu"
         assert event["data"]["assessment_id"] == outcome["ids"]["assessment"]
         assert Decimal(event["data"]["completion_rate"]) == Decimal(assessment["completion_rate"])
     finally:
