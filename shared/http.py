@@ -123,6 +123,11 @@ def problem_response(request: Request, status: int, code: str, title: str, detai
     return JSONResponse(jsonable_encoder(body), status_code=status, media_type=PROBLEM)
 
 
+_HTTP_PROBLEMS = {400: ("unreadable-body", "无法读取请求内容 Unreadable request body"), 404: ("not-found", ""),
+                  405: ("method-not-allowed", ""), 413: ("request-too-large", "请求内容过大 Request too large")}
+_MAX_ERRORS = 20  # a problem reports the first few: a 10,000-item list of mistakes is not echoed back
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
@@ -130,7 +135,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+        errors = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()[:_MAX_ERRORS]]
         detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors)
         if all("-" in e["type"] for e in errors):  # a model's own rule across fields, its type named like a problem code
             return problem_response(request, 422, errors[0]["type"], "不符合规则 Refused by the rules", detail, errors=errors)
@@ -142,9 +147,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         # 400: a body that is not UTF-8; 413: over the route's body limit, refused before it is read.
-        code = {400: "unreadable-body", 404: "not-found", 405: "method-not-allowed", 413: "request-too-large"}.get(
-            exc.status_code, "http-error")
-        response = problem_response(request, exc.status_code, code, str(exc.detail))
+        code, title = _HTTP_PROBLEMS.get(exc.status_code, ("http-error", ""))
+        response = problem_response(request, exc.status_code, code, title or str(exc.detail), str(exc.detail) if title else "")
         response.headers.update(exc.headers or {})
         if exc.status_code == 405:  # Allow: every method of the path, not just those of the first route matched
             response.headers["allow"] = ", ".join(sorted({
@@ -161,12 +165,22 @@ def install_error_handlers(app: FastAPI) -> None:
 _REQUEST_ID = re.compile(rb"[!-~]{1,128}")  # a caller's request id is echoed and logged: visible ASCII, short
 
 
+MAX_BODY = "x-max-body-bytes"  # a route's own body limit, in its OpenAPI operation: openapi_extra=body_limit(n)
+
+
+def body_limit(max_bytes: int) -> dict[str, int]:
+    """``openapi_extra=`` for a route that takes larger bodies than the default (a term's roster)."""
+    return {MAX_BODY: max_bytes}
+
+
 class RequestContext:
     """Plain ASGI middleware (cheaper than Starlette's http middleware on the hot path): a request
-    id bound to the logs and echoed back, and the request counted and timed per route."""
+    id bound to the logs and echoed back; the request counted and timed per route; and the body
+    limited: larger than the route's limit (``body_limit``, else ``max_body_bytes``) is refused
+    with 413 before it is read, on its Content-Length, or as soon as the bytes received pass it."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+    def __init__(self, app: ASGIApp, max_body_bytes: int = 256 * 1024) -> None:
+        self.app, self.max_body_bytes = app, max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -175,7 +189,7 @@ class RequestContext:
         given = next((v for k, v in scope["headers"] if k == b"x-request-id"), b"")
         request_id = given.decode() if _REQUEST_ID.fullmatch(given) else uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
-        started, status = time.perf_counter(), 500
+        started, status, received = time.perf_counter(), 500, -1
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
@@ -184,9 +198,23 @@ class RequestContext:
                 message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
             await send(message)
 
+        async def receive_within_limit() -> Message:  # called only by a route that reads its body
+            nonlocal received
+            limit = (getattr(scope.get("route"), "openapi_extra", None) or {}).get(MAX_BODY, self.max_body_bytes)
+            if received < 0:  # the first read: refuse on the declared length, before any byte is read
+                received = 0
+                declared = next((v for k, v in scope["headers"] if k == b"content-length"), b"0")
+                if not declared.isdigit() or int(declared) > limit:
+                    raise StarletteHTTPException(413, f"the body may have at most {limit} bytes")
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise StarletteHTTPException(413, f"the body may have at most {limit} bytes")
+            return message
+
         try:
             with structlog.contextvars.bound_contextvars(request_id=request_id):
-                await self.app(scope, receive, send_with_id)
+                await self.app(scope, receive_within_limit, send_with_id)
         finally:
             route = getattr(scope.get("route"), "path", "unmatched")
             REQUESTS.labels(scope["method"], route, status).inc()

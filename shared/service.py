@@ -59,11 +59,11 @@ def create_app(service: Service, settings: Settings | None = None) -> FastAPI:
             await pool.close()
             log.info("service stopped")
 
-    app = FastAPI(title=f"piaojue {service.name} ({service.title})", lifespan=lifespan, max_body_size=settings.max_body_bytes,
+    app = FastAPI(title=f"piaojue {service.name} ({service.title})", lifespan=lifespan,
                   generate_unique_id_function=lambda route: route.name)  # operationId = the route function's name
     app.openapi = lambda: openapi(app)
     app.state.service = service.name
-    app.add_middleware(RequestContext)
+    app.add_middleware(RequestContext, max_body_bytes=settings.max_body_bytes)
     install_error_handlers(app)
     app.include_router(health_router(_ready))
     app.include_router(service.router)

@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
+import asyncpg
+
 from shared.contracts.ballot import CandidateResult, ResultCertified, RoundCounts
 from shared.contracts.envelope import Envelope
 
@@ -60,3 +62,13 @@ def assert_problem(response, status: int, code: str) -> None:
 
 async def equals(awaitable, expected) -> bool:
     return await awaitable == expected
+
+
+async def row_counts(settings, schema: str) -> dict[str, int]:
+    """How many rows each table of a service's schema holds: what a refused request must not change."""
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        tables = await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = $1", schema)
+        return {t["tablename"]: await conn.fetchval(f'SELECT count(*) FROM "{schema}"."{t["tablename"]}"') for t in tables}
+    finally:
+        await conn.close()

@@ -24,7 +24,7 @@ from shared.auth import Principal, Role, in_scope, require, scope_sql
 from shared.contracts.ballot import CandidateResult, RatedProject, ResultCertified, RoundCounts, SatisfactionCertified
 from shared.db import UnitOfWork
 from shared.fields import Body, Flag, Headcount, Identifier, Name, Reason, Term, TermParam, Title, Year, items, text, whole
-from shared.http import Problem, command, idempotency_key, links, problems, stored_answer
+from shared.http import Problem, body_limit, command, idempotency_key, links, problems, stored_answer
 
 router = APIRouter(tags=["ballot 票决"])
 Seated = whole(1, 10_000, "deputies")
@@ -120,7 +120,7 @@ def _parse_marks(vote_kind: str, marks: dict[UUID, str]) -> dict[UUID, Any]:
 # ---------------------------------------------------------------- rosters, sessions, roll call
 
 
-@router.put("/terms/{term}/roster", response_model=schemas.RosterOut, max_body_size=4 * 1024 * 1024,  # 10,000 deputies
+@router.put("/terms/{term}/roster", response_model=schemas.RosterOut, openapi_extra=body_limit(4 * 1024 * 1024),  # 10,000 deputies
             responses=problems(403) | links(200, create_session={"requestBody": {"term": "$request.path.term"}}))
 async def put_roster(term: TermParam, body: RosterIn, request: Request, who: Principal = Depends(OFFICE)):
     """The deputies of a term (届) of the caller's congress; seated ones count for quorum and majorities."""

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from shared.auth import Role, mint
-from tests.support import assert_problem, eventually
+from tests.support import assert_problem, eventually, row_counts
 
 TOWN = "taihu.xinchang"  # a township of its own, away from the other tests' data
 
@@ -128,3 +128,97 @@ async def test_vote_rules_refuse_bad_ballots_and_keep_what_was_cast(api):
     assert_problem(await api("POST", "ballot", f"/votes/{vote['id']}/certify", role=Role.PRESIDING),
                    409, "further-round-required")
     assert (await api("GET", "ballot", f"/votes/{vote['id']}")).json()["status"] == "closed"
+
+
+# ---------------------------------------------------------------- hostile input, one request each
+
+PROPOSAL = {"year": 2024, "title": "村道修缮", "channel": "grid"}
+ROSTER = {"quota": 2, "deputies": [{"deputy_id": "X1", "name": "代表一"}]}
+SOME = uuid4()  # an id: these requests are refused before any lookup
+MB = 1024 * 1024
+
+
+def _raw(body: str) -> dict:
+    """A body sent as written: JSON that a client library would not produce (1e999999, "\\ud800")."""
+    return {"content": body.encode(), "headers": {"content-type": "application/json"}}
+
+
+def _claims(sub: str = "xinchang-office", jurisdiction: str = TOWN) -> dict:
+    """A correctly signed token whose claims carry what a real one never should."""
+    return {"claims": {"sub": sub, "jurisdiction": jurisdiction}}
+
+
+HOSTILE = {  # what: (service, method, path, request, status, code)
+    "2**31 as a year in a query": ("intake", "GET", "/proposals", {"params": {"year": 2**31}}, 422, "invalid-request"),
+    "2**40 as a year in a query": ("supervision", "GET", "/projects", {"params": {"year": 2**40}}, 422, "invalid-request"),
+    "2**31 as a term in a path": ("ballot", "PUT", "/terms/2147483648/roster", {"json": ROSTER}, 422, "invalid-request"),
+    "2**40 as a year in a path": ("scoring", "GET", f"/methods/{2**40}", {}, 422, "invalid-request"),
+    "2**31 as a quota": ("ballot", "PUT", "/terms/1/roster", {"json": {**ROSTER, "quota": 2**31}}, 422, "invalid-request"),
+    "2**40 beneficiaries": ("intake", "POST", "/proposals", {"json": {**PROPOSAL, "beneficiaries": 2**40}}, 422, "invalid-request"),
+    "2**31 as a rating": ("supervision", "POST", f"/projects/{SOME}/inspections",
+                          {"json": {"kind": "mid_term", "inspected_on": "2024-06-01", "rating": 2**31}}, 422, "invalid-request"),
+    "NUL in a title": ("intake", "POST", "/proposals", {"json": {**PROPOSAL, "title": "村道\u0000修缮"}}, 422, "invalid-characters"),
+    "a lone surrogate in a title": ("intake", "POST", "/proposals",
+                                    _raw('{"year": 2024, "title": "\\ud800", "channel": "grid"}'), 422, "invalid-characters"),
+    "NUL in a deputy's name": ("ballot", "PUT", "/terms/1/roster",
+                               {"json": {**ROSTER, "deputies": [{"deputy_id": "X1", "name": "代表\u0000"}]}}, 422, "invalid-characters"),
+    "a lone surrogate in a reason": ("ballot", "POST", f"/votes/{SOME}/withdrawals",
+                                     _raw(f'{{"candidate_id": "{SOME}", "reason": "\\udfff"}}'), 422, "invalid-characters"),
+    "NUL in a path": ("scoring", "GET", "/assessments/taihu.x%00y/2024", {}, 422, "invalid-request"),
+    "a lone surrogate in a path": ("scoring", "GET", "/assessments/%ED%A0%80/2024", {}, 422, "invalid-request"),
+    "NUL in a token's sub": ("intake", "POST", "/proposals", {"json": PROPOSAL, **_claims(sub="x\u0000")}, 401, "invalid-token"),
+    "NUL in a token's jurisdiction": ("intake", "GET", "/proposals", _claims(jurisdiction="taihu\u0000"), 401, "invalid-token"),
+    "a lone surrogate in a token's sub": ("ballot", "POST", "/sessions",
+                                          {"json": {"name": "x", "year": 2024, "term": 1}, **_claims(sub="\ud800")},
+                                          401, "invalid-token"),
+    "a 20 MB proposal text": ("intake", "POST", "/proposals", {"json": {**PROPOSAL, "content": "字" * (20 * MB // 3)}},
+                              413, "request-too-large"),
+    "a 20 MB deputy name": ("ballot", "PUT", "/terms/1/roster",
+                            {"json": {**ROSTER, "deputies": [{"deputy_id": "X1", "name": "名" * (20 * MB // 3)}]}},
+                            413, "request-too-large"),
+    "a 1,000,000-item list": ("ballot", "POST", f"/sessions/{SOME}/roll-call", {"json": {"present": ["X1"] * 1_000_000}},
+                              413, "request-too-large"),
+    "a 1,000,000-deputy roster": ("ballot", "PUT", "/terms/1/roster",
+                                  {"json": {"quota": 1, "deputies": [{"deputy_id": "X1", "name": "x"}] * 1_000_000}},
+                                  413, "request-too-large"),
+    "1e999999 as a budget": ("intake", "POST", "/proposals",
+                             _raw('{"year": 2024, "title": "x", "channel": "grid", "estimated_budget": 1e999999}'),
+                             422, "invalid-request"),
+    "1e999999 as funds spent": ("supervision", "POST", f"/projects/{SOME}/progress",
+                                _raw('{"percent_done": 10, "funds_spent": 1e999999}'), 422, "invalid-request"),
+    "0 for a boolean": ("intake", "POST", "/proposals", {"json": {**PROPOSAL, "funding_secured": 0}}, 422, "invalid-request"),
+    "0 for a seat": ("ballot", "PUT", "/terms/1/roster", {"json": {**ROSTER, "deputies": [{"deputy_id": "X1", "name": "x",
+                                                                                           "seated": 0}]}}, 422, "invalid-request"),
+    "a number as text": ("intake", "POST", "/slates", {"json": {"title": "x", "year": 2024, "seats": "7",
+                                                                "proposal_ids": [str(SOME)]}}, 422, "invalid-request"),
+    "a misspelt field": ("intake", "POST", "/proposals", {"json": {**PROPOSAL, "titel": "x"}}, 422, "invalid-request"),
+    "a 10 kB Idempotency-Key": ("intake", "POST", "/proposals", {"json": PROPOSAL, "headers": {"idempotency-key": "k" * 10_000}},
+                                422, "invalid-idempotency-key"),
+    "a correlation id that is no UUID": ("intake", "POST", "/proposals", {"json": PROPOSAL, "headers": {"x-correlation-id": "x"}},
+                                         422, "invalid-correlation-id"),
+    "a body that is not UTF-8": ("intake", "POST", "/proposals", {"content": b'{"title": "\xff"}',
+                                                                  "headers": {"content-type": "application/json"}},
+                                 400, "unreadable-body"),
+}
+
+
+@pytest.mark.parametrize("what", HOSTILE)
+async def test_hostile_input_is_a_4xx_problem_that_stores_nothing_and_keeps_the_connection(settings, cluster, what):
+    service, method, path, request, status, code = HOSTILE[what]
+    request = dict(request)
+    claims = request.pop("claims", {"sub": "xinchang-office", "jurisdiction": TOWN})
+    token = mint(claims["sub"], Role.OFFICE, claims["jurisdiction"], secret=settings.auth_secret)
+    headers = {"authorization": f"Bearer {token}", **request.pop("headers", {})}
+    before = await row_counts(settings, service)
+    async with httpx.AsyncClient(base_url=settings.url(service), timeout=60, limits=httpx.Limits(max_connections=1)) as client:
+        first = await client.get("/health/live")
+        response = await client.request(method, path, headers=headers, **request)
+        assert_problem(response, status, code)
+        after = await client.get("/health/live")
+        # The same pooled connection serves the next request: the refusal did not close it.
+        assert after.status_code == 200 and _local_port(after) == _local_port(first) == _local_port(response)
+    assert await row_counts(settings, service) == before
+
+
+def _local_port(response: httpx.Response) -> int:
+    return response.extensions["network_stream"].get_extra_info("socket").getsockname()[1]
