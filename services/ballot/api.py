@@ -121,7 +121,7 @@ def _parse_marks(vote_kind: str, marks: dict[UUID, str]) -> dict[UUID, Any]:
 
 
 @router.put("/terms/{term}/roster", response_model=schemas.RosterOut, openapi_extra=body_limit(4 * 1024 * 1024),  # 10,000 deputies
-            responses=problems(403) | links(200, create_session={"requestBody": {"term": "$request.path.term"}}))
+            responses=problems(403) | links(200, create_session={"requestBody": {"term": "$response.body#/term"}}))
 async def put_roster(term: TermParam, body: RosterIn, request: Request, who: Principal = Depends(OFFICE)):
     """The deputies of a term (届) of the caller's congress; seated ones count for quorum and majorities."""
     ids = [d.deputy_id for d in body.deputies]
