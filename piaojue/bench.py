@@ -7,7 +7,8 @@ Everything runs on this machine, on a database and a RabbitMQ vhost of its own (
   burst       all N ballots through the HTTP API, closed loop at a bounded concurrency
   rate        cast latency at a fixed offered rate (open loop, 1,000/s by default)
   raw         the rows a cast writes, by plain asyncpg in one statement per ballot (the ceiling)
-  big vote    one vote of N ballots: close → certified over HTTP, and the pure tally in-process
+  big vote    one vote of N ballots (at most 10,000, the biggest roster): close → certified over HTTP,
+              and the pure tally in-process
 
 The last line printed is one JSON object. The code lives here rather than in tests/bench/
 because the ``piaojue`` console script cannot import ``tests``.
@@ -38,6 +39,7 @@ from uuid import UUID, uuid4
 NAME = "piaojue_bench"  # the database and the vhost
 BASE_PORT = 18700  # replica i serves on BASE_PORT + 10 * i + 2 (the ballot offset)
 TERM, YEAR, SEATS, CANDIDATES, TOWNSHIP_SIZE = 1, 2025, 7, 10, 50
+BIGGEST_ROSTER = 10_000  # the most deputies a term's roster takes (services/ballot/api.py: RosterIn): the big vote's size
 
 
 # ---------------------------------------------------------------- a minimal HTTP/1.1 client
@@ -651,7 +653,8 @@ async def profiling(out: Path | None, label: str, pids: Sequence[int], database_
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--deputies", type=int, default=100_000,
-                   help="ballots in the burst (townships of 50) and deputies in the one big vote (default 100000)")
+                   help="ballots in the burst (townships of 50) and deputies in the one big vote (at most 10,000; "
+                        "default 100000)")
     p.add_argument("--replicas", type=int, default=2, help="ballot service processes (default 2)")
     # 16 = 8 per default pair of replicas, under each one's 10 database connections: measured here,
     # more in flight only queues inside the replicas and costs more CPU per ballot (64: -15 % ballots/s).
@@ -716,7 +719,7 @@ async def _measure(args: argparse.Namespace, settings: Any, replicas: list[tuple
     n, db = args.deputies, settings.database_url
     burst, paced = townships("t", n), townships("r", max(1, round(args.rate * args.rate_seconds)))
     ceiling = townships("c", n)
-    big = townships("big", n, size=n)[0]
+    big = townships("big", min(n, BIGGEST_ROSTER), size=n)[0]
     report: dict[str, Any] = {"deputies": n, "replicas": args.replicas, "concurrency": args.concurrency}
     pool = Pool(ports, max(args.concurrency, 16))
     try:
