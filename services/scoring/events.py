@@ -5,7 +5,6 @@ the project's creation arrives. Nothing waits on redelivery, nothing is dead-let
 from __future__ import annotations
 
 import json
-from datetime import date
 from typing import Any
 from uuid import UUID
 
@@ -38,10 +37,6 @@ async def _waits(uow: UnitOfWork, envelope: Envelope, project_ids: list[UUID]) -
     return False
 
 
-def _today() -> date:
-    return date.today()
-
-
 @supervision.on(ProjectCreated)
 async def project_created(uow: UnitOfWork, envelope: Envelope, event: ProjectCreated) -> None:
     await store.add_project(uow.conn, event.project_id, envelope.jurisdiction, event.year, event.title)
@@ -55,7 +50,7 @@ async def project_planned(uow: UnitOfWork, envelope: Envelope, event: ProjectPla
     if await _waits(uow, envelope, [event.project_id]):
         return
     await store.update_project(uow.conn, event.project_id, lead_unit=event.lead_unit, budget=event.budget)
-    await recalculate(uow, envelope.jurisdiction, event.year, "plan corrected", _today())
+    await recalculate(uow, envelope.jurisdiction, event.year, "plan corrected")
 
 
 @supervision.on(ProgressReported)
@@ -65,7 +60,7 @@ async def progress_reported(uow: UnitOfWork, envelope: Envelope, event: Progress
         return
     await uow.conn.execute(
         "UPDATE projects SET funds_spent = $2 WHERE id = $1 AND $2::numeric IS NOT NULL", event.project_id, event.funds_spent)
-    await recalculate(uow, envelope.jurisdiction, event.year, "progress reported", _today())
+    await recalculate(uow, envelope.jurisdiction, event.year, "progress reported")
 
 
 @supervision.on(InspectionRecorded)
@@ -76,7 +71,7 @@ async def inspection_recorded(uow: UnitOfWork, envelope: Envelope, event: Inspec
     scores = [event.rating] if isinstance(event, InspectionRecordedV1) else [r.rating for r in event.ratings]
     await store.add_rating(uow.conn, event.inspection_id, event.project_id, event.kind, scores)
     await rescore(uow, envelope.jurisdiction, event.project_id, event.year)
-    await recalculate(uow, envelope.jurisdiction, event.year, f"{event.kind} inspection recorded", _today())
+    await recalculate(uow, envelope.jurisdiction, event.year, f"{event.kind} inspection recorded")
 
 
 @supervision.on(RectificationUpdated)
@@ -84,7 +79,7 @@ async def rectification_updated(uow: UnitOfWork, envelope: Envelope, event: Rect
     if await _waits(uow, envelope, [event.project_id]):
         return
     await store.set_rectification(uow.conn, event.item_id, event.project_id, event.status, event.due_on, event.closed_on)
-    await recalculate(uow, envelope.jurisdiction, event.year, "rectification updated", _today())
+    await recalculate(uow, envelope.jurisdiction, event.year, "rectification updated")
 
 
 @supervision.on(ProjectCompleted)
@@ -92,7 +87,7 @@ async def project_completed(uow: UnitOfWork, envelope: Envelope, event: ProjectC
     if await _waits(uow, envelope, [event.project_id]):
         return
     await store.update_project(uow.conn, event.project_id, completion=event.completion)
-    await recalculate(uow, envelope.jurisdiction, event.year, "completion recorded", _today())
+    await recalculate(uow, envelope.jurisdiction, event.year, "completion recorded")
 
 
 @ratings.on(SatisfactionCertified)
@@ -103,7 +98,7 @@ async def satisfaction_certified(uow: UnitOfWork, envelope: Envelope, rating: Sa
     for project in rating.projects:
         await store.add_satisfaction(uow.conn, rating.vote_id, project.project_id, project.tier, project.rate)
         await rescore(uow, envelope.jurisdiction, project.project_id, rating.year)
-    await recalculate(uow, envelope.jurisdiction, rating.year, "satisfaction rating certified", _today())
+    await recalculate(uow, envelope.jurisdiction, rating.year, "satisfaction rating certified")
 
 
 HANDLERS = {**supervision.handlers, **ratings.handlers}

@@ -66,6 +66,8 @@ async def publish(uow: UnitOfWork, jurisdiction: str, year: int, by: str, reason
     """Store and send a new version of the township's assessment. ``only_if_changed`` (a
     recalculation) sends nothing when the figures are those of the latest version."""
     await store.lock_township_year(uow.conn, jurisdiction, year)  # versions of one township's year in order
+    for project in await store.township_projects(uow.conn, jurisdiction, year):  # under the method in force now
+        await rescore(uow, jurisdiction, project["id"], year)
     event = await compute(uow, jurisdiction, year, on, reason)
     if event is None:
         return None
@@ -82,7 +84,11 @@ async def publish(uow: UnitOfWork, jurisdiction: str, year: int, by: str, reason
     return {"jurisdiction": jurisdiction, **data}
 
 
-async def recalculate(uow: UnitOfWork, jurisdiction: str, year: int, reason: str, on: date) -> None:
-    """After a change that moves the figures: a new version, if the township was assessed already."""
-    if await store.latest_assessment(uow.conn, jurisdiction, year) is not None:
-        await publish(uow, jurisdiction, year, "scoring", reason, on, only_if_changed=True)
+async def recalculate(uow: UnitOfWork, jurisdiction: str, year: int, reason: str, by: str = "scoring") -> dict[str, Any] | None:
+    """After a change that moves the figures: a new version, if the township was assessed already.
+    It keeps the day of assessment (``as_of``) of the version it revises."""
+    latest = await store.latest_assessment(uow.conn, jurisdiction, year)
+    if latest is None:
+        return None
+    on = date.fromisoformat(latest["figures"]["as_of"])
+    return await publish(uow, jurisdiction, year, by, reason, on, only_if_changed=True)

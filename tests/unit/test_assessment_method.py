@@ -25,8 +25,8 @@ from services.scoring.domain import (
     inspection_rating,
     project_score,
     rank,
+    webhooks,
 )
-from services.scoring.domain import webhooks
 from shared.contracts.supervision import Completion, InspectionKind
 
 MID, FINAL = InspectionKind.MID_TERM, InspectionKind.FINAL

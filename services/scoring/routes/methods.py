@@ -3,13 +3,11 @@ every township assessed under it is recalculated (a new assessment version if fi
 
 from __future__ import annotations
 
-from datetime import date
-
 from fastapi import APIRouter, Depends, Request
 
 from services.scoring import store
 from services.scoring.domain import AssessmentMethod
-from services.scoring.publish import publish
+from services.scoring.publish import recalculate
 from shared.auth import Principal, Role, require
 from shared.db import UnitOfWork
 from shared.fields import Year
@@ -35,10 +33,9 @@ async def set_method(year: Year, body: AssessmentMethod, request: Request, who: 
         method = await store.add_method(uow.conn, who.jurisdiction, year, body, who.sub)
         await uow.audit(who.jurisdiction, who.sub, "set-method", "method", f"{year}/v{method.version}",
                         before=_view(before), after=_view(method))
-        on = date.today()
         recalculated = []
         for township in await store.assessed_townships(uow.conn, who.jurisdiction, year):
-            if await publish(uow, township, year, who.sub, f"method corrected ({method.label})", on, only_if_changed=True):
+            if await recalculate(uow, township, year, f"method corrected ({method.label})", who.sub):
                 recalculated.append(township)
         return {**_view(method), "recalculated": recalculated}
 

@@ -36,9 +36,9 @@ class FindingIn(BaseModel):
 class InspectionIn(BaseModel):
     kind: InspectionKind
     inspected_on: date
-    deputies: list[Identifier] = items(200)  # who took part
-    ratings: list[RatingIn] = items(200)  # each rating deputy's score 0–100
-    findings: list[FindingIn] = items(50)
+    deputies: list[Identifier] = items(200, default_factory=list)  # who took part
+    ratings: list[RatingIn] = items(200, default_factory=list)  # each rating deputy's score 0–100
+    findings: list[FindingIn] = items(50, default_factory=list)
 
 
 @router.post("/projects/{project_id}/inspections", status_code=201, responses=problems(403, 404, 409))

@@ -26,8 +26,8 @@ class ActivityIn(BaseModel):
     kind: ActivityKind
     title: Title
     scheduled_on: date
-    project_ids: list[UUID] = items(100)
-    participants: list[Identifier] = items(200)
+    project_ids: list[UUID] = items(100, default_factory=list)
+    participants: list[Identifier] = items(200, default_factory=list)
 
 
 class ActivityActionIn(BaseModel):
@@ -44,7 +44,7 @@ class GroupHandover(BaseModel):
 
 
 class TermIn(BaseModel):
-    groups: list[GroupHandover] = items(500)  # the new term's supervision groups
+    groups: list[GroupHandover] = items(500, default_factory=list)  # the new term's supervision groups
 
 
 def _view(row, on: date) -> dict:

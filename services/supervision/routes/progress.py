@@ -29,7 +29,7 @@ class ProgressIn(BaseModel):
     as_of: date | None = None  # the day described; default today
     percent_done: Percent
     funds_spent: Money | None = None  # cumulative: investment completed so far
-    milestones_met: list[date] = items(24)
+    milestones_met: list[date] = items(24, default_factory=list)
     narrative: OptionalText = ""
     reason: Reason | None = None  # required when percent done goes down
 

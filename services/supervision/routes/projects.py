@@ -35,7 +35,7 @@ class AssignmentIn(BaseModel):
     funding_source: OptionalText = Field(default="", description="资金来源")
     deadline: date | None = None
     presidium_member: Name | None = Field(default=None, description="联系项目的主席团成员")
-    milestones: list[MilestoneIn] = items(24)
+    milestones: list[MilestoneIn] = items(24, default_factory=list)
 
     @model_validator(mode="after")
     def _distinct_dates(self) -> AssignmentIn:

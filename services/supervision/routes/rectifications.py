@@ -37,6 +37,7 @@ class ActionName(StrEnum):
 class ActionIn(BaseModel):
     action: ActionName
     text: Content | None = None  # the evidence (respond) or the reason (send_back, reopen); a note for verify
+    on: date | None = None  # the day it happened, if not today (never later); the history keeps when it was recorded
 
 
 def _view(row, on: date) -> dict:
@@ -82,7 +83,9 @@ async def move(item_id: UUID, body: ActionIn, request: Request,
             if members and who.sub not in members:
                 raise refused(domain.SupervisionRefused(
                     "not-in-supervision-group", f"{who.sub} is not in this project's supervision group (term {term})", 403))
-        closed_on = today() if to is Status.CLOSED else None
+        if body.on is not None and body.on > today():
+            raise Problem(422, "date-in-future", "日期不能晚于今天 Date in the future", f"{body.on} is after today")
+        closed_on = (body.on or today()) if to is Status.CLOSED else None
         moved = await store.move_item(uow.conn, item_id, to, closed_on)
         await store.log_action(uow.conn, item_id, action, row["status"], to, who.sub, who.role, term, body.text or "")
         await uow.emit(RectificationUpdated(item_id=item_id, project_id=row["project_id"], year=row["year"], status=to,
