@@ -41,11 +41,19 @@ async def method_versions(conn, jurisdiction: str, year: int) -> list[asyncpg.Re
 # ---------------------------------------------------------------- projects (as supervision reports them)
 
 
+async def lock_project(conn, project_id: UUID) -> None:
+    """Serialises, per project, parking an event and creating the project: without it an event could
+    be parked by a transaction the creation's unparking cannot see yet, and wait for ever."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1::uuid::text, 0))", project_id)
+
+
 async def project_known(conn, project_id: UUID) -> bool:
+    await lock_project(conn, project_id)
     return bool(await conn.fetchval("SELECT true FROM projects WHERE id = $1 FOR UPDATE", project_id))
 
 
 async def add_project(conn, project_id: UUID, jurisdiction: str, year: int, title: str) -> None:
+    await lock_project(conn, project_id)
     await conn.execute("INSERT INTO projects (id, jurisdiction, year, title) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING",
                        project_id, jurisdiction, year, title)
 
