@@ -35,7 +35,7 @@ async def run(year: Year) -> None:
                       "score": next(s["score"] for s in scores if s["id"] == p["id"])} for p in year.supervised],
         "assessment": {k: assessment[k] for k in ("version", "total_projects", "completed", "completion_rate", "bonus",
                                                   "deduction", "overdue_rectifications", "rectification_deduction",
-                                                  "net_points", "investment_rate", "method_version")}
+                                                  "net_points", "investment_rate", "method_version", "reason")}
                       | {"first_version": {k: first[k] for k in ("version", "method_version", "net_points")},
                          "recalculated_by_correction": api.town in corrected["recalculated"]},
     })

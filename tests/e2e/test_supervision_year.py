@@ -4,9 +4,12 @@ and nothing lost; a change of term (换届) mid-year; the county's pull API with
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import aio_pika
 import httpx
+import openpyxl
 import pytest
 
 from shared.auth import Role, mint
@@ -144,7 +147,7 @@ async def test_a_change_of_term_keeps_projects_and_history_and_hands_over_the_gr
     assert [(a["action"], a["actor"], a["term"]) for a in history] == [("open", "M2", 1), ("respond", OTHER, 1), ("verify", "N1", 2)]
 
 
-async def test_the_county_pulls_changes_with_etag_and_since(town):
+async def test_the_county_pulls_changes_with_etag_and_since(town, tmp_path):
     call, _ = town
     county = {"role": Role.COUNTY, "sub": "taihu-kaohe", "jurisdiction": "taihu"}
     published = await call("POST", "scoring", "/assessments", json={"jurisdiction": TOWN, "year": 2024}, **county)
@@ -168,3 +171,12 @@ async def test_the_county_pulls_changes_with_etag_and_since(town):
     assert_problem(await call("PUT", "scoring", "/methods/2024", json={"weights": {"final": -1, "mid_term": 2}}, **county),
                    422, "invalid-request")
     assert (await call("GET", "scoring", "/methods/2024", **county)).json()["version"] == 0
+
+
+    # piaojue export assessments: the county's ranking sheet.
+    out = tmp_path / "assessments.xlsx"
+    subprocess.run([sys.executable, "-m", "piaojue.cli", "export", "assessments", "--year", "2024", "--out", str(out)],
+                   check=True, capture_output=True, timeout=60)
+    sheet = openpyxl.load_workbook(out).active
+    rows = list(sheet.iter_rows(values_only=True))
+    assert rows[0][:3] == ("名次", "乡镇", "版本") and (TOWN, 2) in {(r[1], r[2]) for r in rows[1:]}
