@@ -74,8 +74,10 @@ async def small_year(api: Api, name: str, proposals: list) -> None:
 async def subscribe(year: Year) -> None:
     """The county's webhook subscriber, before anything is published (only when a receiver runs)."""
     if year.receiver:
-        await year.api.call("POST", "scoring", "/webhooks/subscribers", year.county,
-                            {"name": "县考核系统", "url": f"{year.receiver}/webhooks/assessments", "secret": year.receiver_secret})
+        subscriber = await year.api.call("POST", "scoring", "/webhooks/subscribers", year.county,
+                                         {"name": "县考核系统", "url": f"{year.receiver}/webhooks/assessments",
+                                          "secret": year.receiver_secret})
+        year.outcome["ids"]["webhook_subscriber"] = subscriber["id"]
 
 
 async def run(year: Year) -> None:
@@ -92,14 +94,14 @@ async def run(year: Year) -> None:
     if year.receiver:
         async def all_delivered():
             log = await api.call("GET", "scoring", "/webhooks/deliveries", year.county)
-            mine = log["deliveries"]
-            return log if mine and all(d["status"] == "delivered" for d in mine) else None
+            mine = [d for d in log["deliveries"] if d["subscriber_id"] == year.outcome["ids"]["webhook_subscriber"]]
+            return mine if mine and all(d["status"] == "delivered" for d in mine) else None
 
-        log = await wait_for("the webhooks to reach the county's receiver", all_delivered)
+        mine = await wait_for("the webhooks to reach the county's receiver", all_delivered)
         received = await api.client.get(f"{year.receiver}/assessments")
         stored = received.json()
         county["webhook_deliveries"] = {
-            "delivered": len(log["deliveries"]),
+            "delivered": len(mine),
             "verified_and_stored": len(stored),
             "versions": sorted(f"{r['jurisdiction']} v{r['version']}" for r in stored),
         }

@@ -29,6 +29,7 @@ async def run(settings: Settings, progress: Progress = lambda stage, data: None,
             raise AlreadyPlayed(f"{town} already has voted projects for {YEAR} on these services; "
                                 f"choose another township with --jurisdiction {COUNTY}.<name>, or stop the services "
                                 "(the demo then runs on a database of its own)")
+        year.outcome["ids"] = {}
         await county.subscribe(year)
         for stage in STAGES:
             await stage.run(year)

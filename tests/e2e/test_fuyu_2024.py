@@ -90,8 +90,12 @@ async def test_the_fuyu_2024_vote_runs_from_proposals_to_the_township_assessment
 
     # The county ranks three townships; every version reached the receiver, signature verified.
     ranking = outcome["county"]["ranking"]
-    assert len(ranking) == 3 and [r["rank"] for r in ranking] == sorted(r["rank"] for r in ranking)
+    townships = {"taihu.fuyu", "taihu.jinxi", "taihu.xuqiao"}  # (other tests' townships may rank beside them)
+    assert townships <= {r["jurisdiction"] for r in ranking}
+    assert [r["rank"] for r in ranking] == sorted(r["rank"] for r in ranking)
     assert [Decimal(r["net_points"]) for r in ranking] == sorted((Decimal(r["net_points"]) for r in ranking), reverse=True)
     deliveries = outcome["county"]["webhook_deliveries"]
-    assert deliveries["delivered"] == deliveries["verified_and_stored"] == len(events)
+    assert deliveries["delivered"] == deliveries["verified_and_stored"]
+    queued = {f"{e['jurisdiction']} v{e['data']['version']}" for e in events if e["jurisdiction"] in townships}
+    assert queued == {v for v in deliveries["versions"] if v.split()[0] in townships}  # queue and webhooks agree
     assert await dead_letters(settings) == dead_before  # the scenario's events were all handled
