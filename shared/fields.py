@@ -127,6 +127,18 @@ def _iso_date(value: Any) -> Any:
 Day = Annotated[date, BeforeValidator(_iso_date), Field(description="YYYY-MM-DD")]
 
 
+def _distinct(values: list) -> list:
+    if len(set(values)) != len(values):
+        raise PydanticCustomError("duplicate_items", "每项只能出现一次 each item at most once")
+    return values
+
+
+def distinct(item_type: Any) -> Any:
+    """A list in which each item appears at most once (JSON Schema ``uniqueItems``): a deputy in a
+    group, say, where a repeat would break the table's key."""
+    return Annotated[list[item_type], AfterValidator(_distinct), Field(json_schema_extra={"uniqueItems": True})]
+
+
 def items(max_length: int, min_length: int = 0, **kw: Any) -> Any:
     """A list field with bounded length (pass the element type in the annotation)."""
     return Field(min_length=min_length, max_length=max_length, **kw)

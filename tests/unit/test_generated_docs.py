@@ -44,7 +44,7 @@ def test_every_operation_documents_its_answer_and_its_problems_as_problem_json(o
     for path, operations in doc["paths"].items():
         for method, operation in operations.items():
             where = f"{service}: {method.upper()} {path}"
-            answers = {s: r for s, r in operation["responses"].items() if s < "400"}
+            answers = {s: r for s, r in operation["responses"].items() if s < "400" and s != "304"}  # 304: no body
             assert answers and all(r.get("content") for r in answers.values()), f"{where}: no documented answer"
             for answer in answers.values():
                 assert all(m.get("schema") not in (None, {}) for m in answer["content"].values()), f"{where}: empty schema"
