@@ -166,6 +166,12 @@ def main(argv: list[str] | None = None) -> int:
                            "tally, close → certified, memory, and the raw asyncpg ceiling; last line JSON")
     add_bench_arguments(p)
     p.set_defaults(fn=cmd_bench)
+    from piaojue import intake_bench
+
+    p = benches.add_parser("duplicates", help="the intake duplicate detector on the labelled set: precision and recall "
+                           "on the tune and held-out halves, beside text-only baselines")
+    intake_bench.add_duplicates_arguments(p)
+    p.set_defaults(fn=intake_bench.run_duplicates)
 
     args = parser.parse_args(argv)
     return args.fn(args)

@@ -7,8 +7,8 @@ from uuid import UUID, uuid4
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
-from services.intake import domain
-from services.intake.domain import ProposalFields, SlateRules, Stage
+from services.intake.domain import screening as domain
+from services.intake.domain.screening import ProposalFields, SlateRules, Stage
 from shared.auth import Principal, Role, fetch_in_scope, require, scope_sql
 from shared.contracts.intake import SlateCandidate, SlatePublished
 from shared.db import UnitOfWork

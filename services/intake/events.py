@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from services.intake import domain
-from services.intake.domain import Stage
+from services.intake.domain import screening as domain
+from services.intake.domain.screening import Stage
 from shared.contracts.ballot import ResultCertified
 from shared.contracts.envelope import Envelope, PoisonMessage
 from shared.db import UnitOfWork
