@@ -6,10 +6,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import asyncpg
 import structlog
 import uvicorn
 from fastapi import APIRouter, FastAPI
@@ -23,6 +24,10 @@ from shared.settings import Settings, get_settings
 log = structlog.get_logger()
 
 
+# A task a service runs for as long as it runs (e.g. erasing what is past retention), in each replica.
+Job = Callable[[asyncpg.Pool, Settings], Awaitable[None]]
+
+
 @dataclass
 class Service:
     name: str  # also its PostgreSQL schema and the producer name on its events
@@ -30,6 +35,7 @@ class Service:
     router: APIRouter
     migrations: Path
     consumers: list[Consumer] = field(default_factory=list)
+    jobs: list[Job] = field(default_factory=list)
 
 
 def create_app(service: Service, settings: Settings | None = None) -> FastAPI:
@@ -45,6 +51,7 @@ def create_app(service: Service, settings: Settings | None = None) -> FastAPI:
             subscribe(broker, consumer, pool, service.name, settings)
         await broker.start()
         relay = asyncio.create_task(run_relay(pool, broker, service.name, settings), name="outbox-relay")
+        jobs = [asyncio.create_task(job(pool, settings), name=getattr(job, "__name__", "job")) for job in service.jobs]
         app.state.pool, app.state.broker, app.state.settings = pool, broker, settings
         if settings.auth_secret == Settings.model_fields["auth_secret"].default:
             log.warning("PIAOJUE_AUTH_SECRET is the development default: anyone can mint tokens; set your own")
@@ -52,9 +59,10 @@ def create_app(service: Service, settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
-            relay.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await relay
+            for task in (relay, *jobs):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await broker.stop()
             await pool.close()
             log.info("service stopped")

@@ -4,7 +4,9 @@ The wiring of the service, in one place."""
 from pathlib import Path
 
 from services.intake.api import router
-from services.intake.events import results
+from services.intake.events import notices, projects, results
+from services.intake.jobs import housekeeping
 from shared.service import Service
 
-SERVICE = Service("intake", "征集", router, Path(__file__).parent / "migrations", [results])
+SERVICE = Service("intake", "征集", router, Path(__file__).parent / "migrations", [results, projects, notices],
+                  jobs=[housekeeping])
