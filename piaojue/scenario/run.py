@@ -6,12 +6,12 @@ from typing import Any
 
 import httpx
 
-from piaojue.scenario import ballot, intake, outcome, rating, scoring, supervision
+from piaojue.scenario import ballot, intake, library, outcome, rating, scoring, supervision
 from piaojue.scenario.client import AlreadyPlayed, Api, Progress, ScenarioError, Year
 from piaojue.scenario.fuyu import COUNTY, TOWN, YEAR
 from shared.settings import Settings
 
-STAGES = (intake, ballot, outcome, supervision, rating, scoring)
+STAGES = (intake, ballot, outcome, library, supervision, rating, scoring)
 
 
 async def run(settings: Settings, progress: Progress = lambda stage, data: None, town: str = TOWN) -> dict[str, Any]:

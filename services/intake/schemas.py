@@ -76,9 +76,9 @@ class AnswerIn(BaseModel):
 class PlaceIn(BaseModel):
     name: Name
     kind: Identifier = "village"
-    aliases: list[Name] = items(50)
+    aliases: list[Name] = items(50, default_factory=list)
     within: Name | None = None
-    ends: list[Name] = items(2)
+    ends: list[Name] = items(2, default_factory=list)
 
 
 class PlacesIn(BaseModel):
