@@ -96,9 +96,8 @@ def parse(data: bytes, max_rows: int = 10_000) -> Parsed:
     else:
         parsed.format = "csv"
         table = _csv_cells(data, parsed)
-    if table is None or parsed.problems:
-        return parsed
-    _rows(table, parsed, max_rows)
+    if table is not None:  # cell problems found so far (formulas, merged cells) do not hide the others
+        _rows(table, parsed, max_rows)
     return parsed
 
 
@@ -187,6 +186,7 @@ def _rows(table: list[tuple[int, list[Any]]], parsed: Parsed, max_rows: int) -> 
         parsed.problems.append(RowProblem(None, None, "表格是空的：请在模板的表头下方逐行填写"))
         return
     header_number, header = table[0]
+    before = len(parsed.problems)
     columns: dict[int, Column] = {}
     for i, value in enumerate(header):
         if value in (None, ""):
@@ -205,7 +205,7 @@ def _rows(table: list[tuple[int, list[Any]]], parsed: Parsed, max_rows: int) -> 
     if len(data) > max_rows:
         parsed.problems.append(RowProblem(None, None, f"一次最多导入 {max_rows} 行，本文件有 {len(data)} 行，请拆分后导入"))
         return
-    if parsed.problems:
+    if len(parsed.problems) > before:  # without the right columns, the rows cannot be read
         return
     for number, cells in data:
         values, ok = {}, True
