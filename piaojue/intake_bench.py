@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import itertools
 import json
 import math
@@ -173,3 +174,115 @@ def run_duplicates(args: argparse.Namespace) -> int:
 def add_duplicates_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", default=str(DATA), help="the labelled set (default tests/data/intake_duplicates)")
     p.add_argument("--pg", action="store_true", help="also measure pg_trgm on the database of PIAOJUE_DATABASE_URL")
+
+
+# ---------------------------------------------------------------- the spreadsheet import's speed
+
+VILLAGES = ("王庄村", "马庙村", "联丰村", "新仓村", "天华村", "中山村", "红星村", "花亭村", "茶棚村", "余河村")
+NEEDS = ("村道硬化", "安装路灯", "自来水管网改造", "垃圾清运点", "卫生室改造", "文化广场健身器材", "危桥加固", "水渠修复")
+
+
+def grid_rows(n: int, salt: str = "") -> list[list]:
+    """``n`` rows of a grid worker's list, as the template has them."""
+    return [[f"{VILLAGES[i % len(VILLAGES)]}{NEEDS[i % len(NEEDS)]}（第{i // 80 + 1}组{salt}）", "群众反映强烈，希望尽快解决",
+             VILLAGES[i % len(VILLAGES)], "民生", "网格", 100 + i % 900, 50_000 + 1_000 * (i % 300), "否", "", "",
+             f"网格员{i % 40:02d}", f"139{i:08d}", "2024-11-20"] for i in range(n)]
+
+
+def grid_file(rows: list[list], kind: str) -> bytes:
+    import openpyxl
+
+    from services.intake.spreadsheets import COLUMNS
+
+    headers = [c.header for c in COLUMNS]
+    if kind == "csv":
+        out = io.StringIO()
+        csv.writer(out).writerows([headers, *rows])
+        return out.getvalue().encode("gb18030")  # as Excel on a Chinese Windows saves it
+    book = openpyxl.Workbook()
+    for row in [headers, *rows]:
+        book.active.append(row)
+    data = io.BytesIO()
+    book.save(data)
+    return data.getvalue()
+
+
+def run_import(args: argparse.Namespace) -> int:
+    """Import N rows through the intake API (in-process, on a database of its own), beside the
+    time to read the same file alone and a tenth of the rows, in the same run."""
+    import asyncio
+    from urllib.parse import urlsplit, urlunsplit
+
+    import psycopg
+
+    from services.intake.app import SERVICE
+    from shared.db import migrate
+    from shared.settings import get_settings
+
+    base = get_settings()
+    parts = urlsplit(base.database_url)
+    name = parts.path.lstrip("/") + "_bench_intake"
+    admin = urlunsplit(parts._replace(path="/postgres"))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    settings = base.model_copy(update={"database_url": urlunsplit(parts._replace(path=f"/{name}"))})
+    try:
+        migrate(settings, SERVICE.name, SERVICE.migrations)
+        report = asyncio.run(_measure_import(settings, args.rows))
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    print(f"{'what':44s} {'rows':>6s} {'seconds':>8s} {'rows/s':>8s}")
+    for what, figures in report["steps"].items():
+        print(f"{what:44s} {figures['rows']:6d} {figures['seconds']:8.2f} {figures['rows_per_s']:8.0f}")
+    print(json.dumps(report, ensure_ascii=False))
+    return 0
+
+
+async def _measure_import(settings, rows: int) -> dict:
+    import time
+
+    import httpx
+
+    from services.intake.app import SERVICE
+    from services.intake.spreadsheets import XLSX, parse
+    from shared.auth import Role, mint
+    from shared.service import create_app
+
+    app = create_app(SERVICE, settings)
+    token = mint("bench-office", Role.OFFICE, "taihu.bench", secret=settings.auth_secret)
+    files = {"xlsx": grid_file(grid_rows(rows), "xlsx"), "csv": grid_file(grid_rows(rows, "c"), "csv"),
+             "tenth": grid_file(grid_rows(rows // 10, "t"), "xlsx")}
+    steps: dict[str, dict] = {}
+
+    def step(what: str, n: int, seconds: float) -> None:
+        steps[what] = {"rows": n, "seconds": round(seconds, 3), "rows_per_s": round(n / seconds) if seconds else 0}
+
+    started = time.perf_counter()
+    assert not parse(files["xlsx"]).problems
+    step("read the .xlsx alone (baseline, no database)", rows, time.perf_counter() - started)
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://intake", timeout=600) as client:
+        async def upload(data: bytes, dry_run: bool = False) -> dict:
+            response = await client.post("/imports", params={"year": 2025, "dry_run": str(dry_run).lower()}, content=data,
+                                         headers={"authorization": f"Bearer {token}", "content-type": XLSX})
+            assert response.status_code in (200, 201), response.text
+            return response.json()
+
+        for what, data, n, dry_run in (
+            ("dry run of the .xlsx (HTTP)", files["xlsx"], rows, True),
+            ("import of the .xlsx (HTTP, one transaction)", files["xlsx"], rows, False),
+            ("the same .xlsx again (nothing created)", files["xlsx"], rows, False),
+            ("import of a GBK .csv (HTTP)", files["csv"], rows, False),
+            ("import of a tenth of the rows (baseline)", files["tenth"], rows // 10, False),
+        ):
+            started = time.perf_counter()
+            answer = await upload(data, dry_run)
+            step(what, n, time.perf_counter() - started)
+            steps[what]["created"] = answer["created"]
+    return {"rows": rows, "steps": steps}
+
+
+def add_import_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--rows", type=int, default=5_000, help="rows in the spreadsheet (default 5,000)")

@@ -63,11 +63,15 @@ async def import_sheet(request: Request, year: Year, dry_run: Flag = Query(False
     eligibility like a submission, and happens once per file: the same file again creates nothing."""
     limits = get_intake_settings()
     data = await _body(request, limits.import_max_bytes)
-    parsed = spreadsheets.parse(data, limits.import_max_rows)
     pool = request.app.state.pool
     async with pool.acquire() as conn:
         rules = (await store.year_settings(conn, who.jurisdiction, year))["eligibility"]
-        existing = await store.import_by_hash(conn, who.jurisdiction, year, parsed.file_hash)
+        existing = await store.import_by_hash(conn, who.jurisdiction, year, spreadsheets.file_hash(data))
+    if existing is not None and not dry_run:  # imported before: nothing to read, nothing to create
+        return JSONResponse(ImportOut(dry_run=False, file_hash=existing["file_hash"], format="", encoding=None,
+                                      rows=existing["rows"], problems=[], already_imported=True,
+                                      import_id=existing["id"]).model_dump(mode="json"))
+    parsed = spreadsheets.parse(data, limits.import_max_rows)
     checked = [(n, fields, eligibility.check(fields.public(), rules)) for n, fields in parsed.rows]
     answer = {"dry_run": dry_run, "file_hash": parsed.file_hash, "format": parsed.format, "encoding": parsed.encoding,
               "rows": len(parsed.rows), "problems": [p.as_dict() for p in parsed.problems],
