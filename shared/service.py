@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import asyncpg
 import structlog
 import uvicorn
 from fastapi import APIRouter, FastAPI
@@ -24,10 +23,6 @@ from shared.settings import Settings, get_settings
 log = structlog.get_logger()
 
 
-# A task a service runs for as long as it runs (e.g. erasing what is past retention), in each replica.
-Job = Callable[[asyncpg.Pool, Settings], Awaitable[None]]
-
-
 @dataclass
 class Service:
     name: str  # also its PostgreSQL schema and the producer name on its events
@@ -35,7 +30,8 @@ class Service:
     router: APIRouter
     migrations: Path
     consumers: list[Consumer] = field(default_factory=list)
-    jobs: list[Job] = field(default_factory=list)
+    # Background work besides the relay, each run as ``task(app)`` for the life of the process.
+    tasks: list[Callable[[FastAPI], Awaitable[None]]] = field(default_factory=list)
 
 
 def create_app(service: Service, settings: Settings | None = None) -> FastAPI:
@@ -51,15 +47,15 @@ def create_app(service: Service, settings: Settings | None = None) -> FastAPI:
             subscribe(broker, consumer, pool, service.name, settings)
         await broker.start()
         relay = asyncio.create_task(run_relay(pool, broker, service.name, settings), name="outbox-relay")
-        jobs = [asyncio.create_task(job(pool, settings), name=getattr(job, "__name__", "job")) for job in service.jobs]
         app.state.pool, app.state.broker, app.state.settings = pool, broker, settings
+        background = [asyncio.create_task(task(app), name=getattr(task, "__qualname__", "task")) for task in service.tasks]
         if settings.auth_secret == Settings.model_fields["auth_secret"].default:
             log.warning("PIAOJUE_AUTH_SECRET is the development default: anyone can mint tokens; set your own")
         log.info("service started")
         try:
             yield
         finally:
-            for task in (relay, *jobs):
+            for task in (relay, *background):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task

@@ -83,7 +83,7 @@ async def run(year: Year) -> None:
         "override_reason": f"公示已于{YEAR}年1月2日至8日在镇政务公开栏和村务公开栏张贴期满，本系统补录"})
 
     received = await api.call("GET", "intake", "/proposals", office, params={"year": YEAR})
-    year.outcome["ids"] = {"slate": year.slate["id"]}
+    year.outcome["ids"]["slate"] = year.slate["id"]
     year.outcome["intake"] = {
         "proposals_received": len(received),
         "by_channel": dict(Counter(p["channel_label"] for p in received).most_common()),

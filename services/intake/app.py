@@ -9,4 +9,4 @@ from services.intake.jobs import housekeeping
 from shared.service import Service
 
 SERVICE = Service("intake", "征集", router, Path(__file__).parent / "migrations", [results, projects, notices],
-                  jobs=[housekeeping])
+                  tasks=[housekeeping])

@@ -14,7 +14,7 @@ from services.intake.settings import get_intake_settings
 from shared.contracts.ballot import ResultCertified
 from shared.contracts.envelope import Envelope, PoisonMessage
 from shared.contracts.intake import ProposalMerged
-from shared.contracts.supervision import InspectionRecorded, ProjectCompleted, ProjectCreated
+from shared.contracts.supervision import InspectionRecorded, ProgressReported, ProjectCompleted, ProjectCreated
 from shared.db import UnitOfWork
 from shared.messaging import Consumer
 
@@ -83,11 +83,17 @@ async def project_created(uow: UnitOfWork, envelope: Envelope, project: ProjectC
                               proposal_id=project.candidate_id)
 
 
-@projects.on(InspectionRecorded)
-async def inspection_recorded(uow: UnitOfWork, envelope: Envelope, inspection: InspectionRecorded) -> None:
+@projects.on(ProgressReported)
+async def progress_reported(uow: UnitOfWork, envelope: Envelope, progress: ProgressReported) -> None:
+    """The latest report wins, whatever order reports arrive in."""
+    await store.project_progress(uow.conn, progress.project_id, envelope.jurisdiction, progress.year,
+                                 progress.percent_done, progress.as_of)
+
+
+@projects.on(InspectionRecorded)  # version 1 or 2: the lookup shows the kind and the day, not a score
+async def inspection_recorded(uow: UnitOfWork, envelope: Envelope, inspection) -> None:
     await store.project_event(uow.conn, inspection.project_id, envelope.jurisdiction, inspection.year,
-                              inspection={"kind": inspection.kind, "on": inspection.inspected_on.isoformat(),
-                                          "rating": inspection.rating})
+                              inspection={"kind": inspection.kind, "on": inspection.inspected_on.isoformat()})
 
 
 @projects.on(ProjectCompleted)

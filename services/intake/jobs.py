@@ -8,10 +8,10 @@ from datetime import date
 
 import asyncpg
 import structlog
+from fastapi import FastAPI
 
 from services.intake import store
 from services.intake.settings import get_intake_settings
-from shared.settings import Settings
 
 log = structlog.get_logger()
 
@@ -25,10 +25,10 @@ async def housekeep_once(pool: asyncpg.Pool, today: date | None = None) -> int:
     return erased
 
 
-async def housekeeping(pool: asyncpg.Pool, settings: Settings) -> None:
+async def housekeeping(app: FastAPI) -> None:
     while True:
         try:
-            await housekeep_once(pool)
+            await housekeep_once(app.state.pool)
         except Exception:
             log.exception("intake housekeeping failed; will retry")
         await asyncio.sleep(get_intake_settings().housekeeping_seconds)

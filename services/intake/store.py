@@ -263,6 +263,13 @@ async def project_event(conn, project_id: UUID, jurisdiction: str, year: int, **
         await conn.execute(f"UPDATE projects SET {sets} WHERE project_id = $1", project_id, *changes.values())
 
 
+async def project_progress(conn, project_id: UUID, jurisdiction: str, year: int, percent: int, as_of: date) -> None:
+    await conn.execute("INSERT INTO projects (project_id, jurisdiction, year) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                       project_id, jurisdiction, year)
+    await conn.execute("UPDATE projects SET percent_done = $2, progress_as_of = $3 WHERE project_id = $1"
+                       " AND (progress_as_of IS NULL OR progress_as_of <= $3)", project_id, percent, as_of)
+
+
 async def tell_proposers(conn, proposal_ids: list[UUID], kind: str, text: str, event_id: UUID) -> None:
     await conn.executemany(
         "INSERT INTO proposer_notices (proposal_id, kind, text, event_id) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
@@ -296,7 +303,8 @@ async def track(conn, code: str) -> dict[str, Any] | None:
     slate = await conn.fetchrow(
         "SELECT s.title, s.status, n.ends_at AS notice_ends_at FROM slate_candidates c JOIN slates s ON s.id = c.slate_id"
         " LEFT JOIN notices n ON n.slate_id = s.id AND n.kind = 'slate' WHERE c.proposal_id = $1", follows)
-    project = await conn.fetchrow("SELECT completion, accepted_on, inspections FROM projects WHERE proposal_id = $1", follows)
+    project = await conn.fetchrow("SELECT percent_done, progress_as_of, completion, accepted_on, inspections FROM projects"
+                                  " WHERE proposal_id = $1", follows)
     carried = await conn.fetchrow("SELECT year, stage FROM proposals WHERE carried_from = $1", follows)
     notices_ = await conn.fetch("SELECT at, text FROM proposer_notices WHERE proposal_id = $1 ORDER BY at", row["id"])
     supporters_ = (await supporters(conn, [item["id"]]))[item["id"]] if item else None

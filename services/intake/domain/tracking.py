@@ -60,7 +60,7 @@ def public_view(proposal: dict[str, Any], item: dict[str, Any] | None = None, sl
         view["outcome"] = {"chosen": False, "disposition": disposition, "label": DISPOSITION_LABELS[disposition],
                            "reason": follows.get("disposition_reason")}
     if project is not None:
-        view["project"] = {k: project.get(k) for k in ("completion", "accepted_on", "inspections")}
+        view["project"] = {k: project.get(k) for k in ("percent_done", "progress_as_of", "completion", "accepted_on", "inspections")}
     if carried_to is not None:
         carried_stage = Stage(carried_to["stage"])
         view["carried_to"] = {"year": carried_to["year"], "stage": carried_stage, "stage_label": STAGE_LABELS[carried_stage]}

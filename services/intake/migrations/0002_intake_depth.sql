@@ -112,6 +112,8 @@ CREATE TABLE projects (
     proposal_id  uuid,
     jurisdiction text NOT NULL,
     year         int NOT NULL,
+    percent_done int,                    -- the latest progress report
+    progress_as_of date,
     completion   text,
     accepted_on  date,
     inspections  jsonb NOT NULL DEFAULT '[]'
