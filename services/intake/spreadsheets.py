@@ -119,6 +119,9 @@ def _xlsx_cells(data: bytes, parsed: Parsed) -> list[tuple[int, list[Any]]] | No
     except Exception:  # openpyxl raises many kinds on a damaged file; all mean the same to the clerk
         parsed.problems.append(RowProblem(None, None, "文件已损坏或不是 Excel 表格（.xlsx），无法读取"))
         return None
+    if not book.worksheets:
+        parsed.problems.append(RowProblem(None, None, "文件中没有工作表，请使用下载的模板"))
+        return None
     sheet = book.worksheets[0]
     header_row = next((r[0].row for r in sheet.iter_rows() if any(c.value not in (None, "") for c in r)), 1)
     for merged in sheet.merged_cells.ranges:

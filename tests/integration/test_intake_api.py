@@ -19,7 +19,7 @@ from services.intake.jobs import housekeep_once
 from shared.auth import Role, mint
 from shared.contracts.ballot import CandidateResult, ResultCertified, RoundCounts
 from shared.contracts.envelope import Envelope
-from shared.contracts.supervision import ProjectCompleted, ProjectCreated
+from shared.contracts.supervision import InspectionRecorded, ProgressReported, ProjectCompleted, ProjectCreated
 from shared.messaging import new_broker, publish_envelope
 from shared.service import create_app
 from tests.support import assert_problem, eventually
@@ -260,15 +260,23 @@ async def test_a_library_candidate_reenters_next_years_intake_with_its_history_a
 
     # A chosen proposal's code shows the project's progress, from supervision's events in any order.
     project = uuid4()
+    for percent, as_of in ((100, date(2024, 12, 10)), (45, date(2024, 6, 30))):  # the later report arrives first
+        await publish(settings, ProgressReported(report_id=uuid4(), project_id=project, year=2024, as_of=as_of,
+                                                 percent_done=percent, funds_spent=None, backdated=False))
+    await publish(settings, InspectionRecorded(inspection_id=uuid4(), project_id=project, year=2024, kind="final",
+                                               inspected_on=date(2024, 12, 15), ratings=[], term=19))
     await publish(settings, ProjectCompleted(project_id=project, year=2024, completion="completed", accepted_on=date(2024, 12, 20)))
     await publish(settings, ProjectCreated(project_id=project, candidate_id=UUID(chosen["id"]), vote_id=uuid4(), title="村道硬化",
                                            year=2024))
 
     async def progress():
         tracked = (await api.http.get(f"/public/track/{chosen['code']}")).json()
-        return tracked if tracked["project"] else None
+        done = tracked["project"] and tracked["project"]["completion"] and tracked["project"]["inspections"]
+        return tracked if done and tracked["project"]["percent_done"] is not None else None
     tracked = await eventually(progress, what="the project in the lookup")
     assert tracked["outcome"]["chosen"] is True and tracked["project"]["completion"] == "completed"
+    assert (tracked["project"]["percent_done"], tracked["project"]["progress_as_of"]) == (100, "2024-12-10")
+    assert tracked["project"]["inspections"] == [{"kind": "final", "on": "2024-12-15"}]
 
 
 async def test_the_lookup_is_public_shows_no_person_and_is_rate_limited(intake, settings, api):
