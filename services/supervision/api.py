@@ -16,7 +16,10 @@ from shared.db import UnitOfWork
 from shared.http import Problem, command
 
 router = APIRouter(tags=["supervision 监督"])
-OFFICE = require(Role.OFFICE)
+# Supervision of a township's projects belongs to that township (own=True): never the county's token.
+OFFICE = require(Role.OFFICE, own=True)
+REPORTER = require(Role.LEAD_UNIT, Role.OFFICE, own=True)
+INSPECTOR = require(Role.OFFICE, Role.DEPUTY, own=True)
 ANYONE = require()
 
 
@@ -100,11 +103,14 @@ async def assign(project_id: UUID, body: AssignmentIn, request: Request, who: Pr
 
 @router.post("/projects/{project_id}/progress", status_code=201)
 async def report_progress(project_id: UUID, body: ProgressIn, request: Request,
-                          who: Principal = Depends(require(Role.LEAD_UNIT, Role.OFFICE))):
+                          who: Principal = Depends(REPORTER)):
     async def act(uow: UnitOfWork):
         project = await _project(uow.conn, who, project_id)
         if project["lead_unit"] is None:
             raise Problem(409, "no-lead-unit", "尚未确定牵头单位 No lead unit yet", "assign the lead unit first")
+        if who.role is Role.LEAD_UNIT and who.unit != project["lead_unit"]:
+            raise Problem(403, "not-your-project", "非本单位牵头项目 Not your unit's project",
+                          f"{project['title']} is led by {project['lead_unit']}")
         report_id = uuid4()
         row = await uow.conn.fetchrow(
             "INSERT INTO progress_reports (id, project_id, reported_by, percent_done, funds_spent, narrative)"
@@ -118,7 +124,7 @@ async def report_progress(project_id: UUID, body: ProgressIn, request: Request,
 
 @router.post("/projects/{project_id}/inspections", status_code=201)
 async def record_inspection(project_id: UUID, body: InspectionIn, request: Request,
-                            who: Principal = Depends(require(Role.OFFICE, Role.DEPUTY))):
+                            who: Principal = Depends(INSPECTOR)):
     """期中/期末考评, 回头看: a rated inspection, sent on to scoring."""
 
     async def act(uow: UnitOfWork):
