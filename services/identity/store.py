@@ -50,14 +50,14 @@ async def create_account(conn, username: str, display_name: str, kind: str, pass
 
 
 async def accounts_within(conn, scope: str) -> list[dict[str, Any]]:
-    """Accounts with a grant in ``scope`` or below, each with all its grants."""
+    """Accounts with a grant in ``scope`` or below (all for ""), each with all its grants."""
     rows = await conn.fetch(
         """SELECT a.*, coalesce(jsonb_agg(jsonb_build_object('role', g.role, 'jurisdiction', g.jurisdiction, 'unit', g.unit,
                   'term', g.term, 'deputy_id', g.deputy_id) ORDER BY g.role, g.jurisdiction)
                   FILTER (WHERE g.role IS NOT NULL), '[]') AS grants
            FROM accounts a LEFT JOIN grants g ON g.account_id = a.id
            WHERE EXISTS (SELECT 1 FROM grants s WHERE s.account_id = a.id
-                         AND (s.jurisdiction = $1 OR starts_with(s.jurisdiction, $1 || '.')))
+                         AND ($1 = '' OR s.jurisdiction = $1 OR starts_with(s.jurisdiction, $1 || '.')))
            GROUP BY a.id ORDER BY a.username""", scope)
     return [public(r, [Grant(**g) for g in r["grants"]]) for r in rows]
 
