@@ -6,7 +6,6 @@ which only a local test does)."""
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 import time
 from typing import Any
@@ -59,6 +58,19 @@ def _client(settings: Settings) -> AsyncOAuth2Client:
                              redirect_uri=redirect, code_challenge_method="S256", timeout=10)
 
 
+async def _provider_key(meta: dict[str, Any], id_token: str) -> Any:
+    """The provider's key for this ID token: by its key id, or the provider's only key."""
+    async with httpx.AsyncClient(timeout=5) as client:
+        response = await client.get(meta["jwks_uri"])
+        response.raise_for_status()
+    keys = [k for k in jwt.PyJWKSet.from_dict(response.json()).keys if k.public_key_use in (None, "sig")]
+    kid = jwt.get_unverified_header(id_token).get("kid")
+    matching = [k for k in keys if k.key_id == kid] if kid else keys
+    if len(matching) != 1:
+        raise jwt.InvalidTokenError(f"no single provider key for key id {kid!r}")
+    return matching[0].key
+
+
 @router.get("/auth/oidc/start", status_code=302, responses=problems(404, 503))
 async def start(request: Request) -> RedirectResponse:
     """Sends the browser to the county's provider."""
@@ -88,10 +100,9 @@ async def callback(request: Request, code: text(2000), state: text(200)) -> dict
     try:
         async with _client(settings) as client:
             token = await client.fetch_token(meta["token_endpoint"], code=code, code_verifier=pending["verifier"])
-        keys = jwt.PyJWKClient(meta["jwks_uri"], timeout=5)
         id_token = token.get("id_token", "")
-        signing = await asyncio.to_thread(keys.get_signing_key_from_jwt, id_token)
-        claims = jwt.decode(id_token, signing.key, algorithms=_ID_TOKEN_ALGORITHMS, audience=settings.oidc_client_id,
+        claims = jwt.decode(id_token, await _provider_key(meta, id_token), algorithms=_ID_TOKEN_ALGORITHMS,
+                            audience=settings.oidc_client_id,
                             issuer=meta["issuer"], options={"require": ["exp", "iat", "iss", "aud", "sub"]})
     except (OAuth2Error, jwt.PyJWTError, httpx.HTTPError, KeyError, ValueError) as exc:
         raise Problem(401, "sso-failed", "统一身份认证失败 Single sign-on failed", str(exc)[:300]) from exc
