@@ -33,12 +33,9 @@ def _password(args: argparse.Namespace) -> str | None:
 
 
 async def _run(work) -> Any:
-    from services.identity import SERVICE
-    from shared.db import create_pool, migrate, unit_of_work
+    from shared.db import create_pool, unit_of_work
 
-    settings = get_settings()
-    migrate(settings, "identity", SERVICE.migrations)
-    pool = await create_pool(settings, "identity", max_size=2)
+    pool = await create_pool(get_settings(), "identity", max_size=2)  # after `piaojue migrate`
     try:
         async with unit_of_work(pool, "identity") as uow:
             return await work(uow)

@@ -233,7 +233,7 @@ async def jwks(request: Request) -> dict[str, Any]:
 
 
 @router.get("/me", responses=problems())
-async def me(who: Principal = Depends(require(display=True))) -> dict[str, Any]:
+async def me(who: Principal = Depends(require())) -> dict[str, Any]:
     """Who this token says the caller is."""
     return who.model_dump(mode="json", exclude={"own"})
 
