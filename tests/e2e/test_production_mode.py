@@ -37,8 +37,11 @@ def test_every_service_refuses_to_start_in_production_without_real_keys(monkeypa
 
 
 def test_a_service_process_refuses_the_deployment_files_placeholders():
-    secret = yaml.safe_load((ROOT / "deploy/k8s/secret.yaml").read_text(encoding="utf-8"))["stringData"]
-    env = {**os.environ, "PIAOJUE_ENV": "production", **secret}
-    proc = subprocess.run([sys.executable, "-m", "services.scoring"], env=env, capture_output=True, text=True, timeout=120)
+    placeholders = {}
+    for name in ("secret.yaml", "config.yaml"):
+        for doc in yaml.safe_load_all((ROOT / "deploy/k8s" / name).read_text(encoding="utf-8")):
+            placeholders |= doc.get("stringData", {}) | doc.get("data", {})
+    env = {**os.environ, **placeholders}
+    proc = subprocess.run([sys.executable, "-m", "services.identity"], env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0
     assert "refusing to start in production mode" in proc.stderr and "placeholder" in proc.stderr, proc.stderr[-800:]
