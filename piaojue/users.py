@@ -23,13 +23,10 @@ def _actor() -> str:
         return "cli"
 
 
-def _password(args: argparse.Namespace) -> str | None:
+def _password() -> str | None:
     """The first line of standard input (empty: a generated one)."""
-    if sys.stdin.isatty():
-        secret = getpass.getpass("password (empty: generate one): ")
-    else:
-        secret = sys.stdin.readline().rstrip("\r\n")
-    return secret or None
+    tty = sys.stdin.isatty()
+    return (getpass.getpass("password (empty: generate one): ") if tty else sys.stdin.readline().rstrip("\r\n")) or None
 
 
 async def _run(work) -> Any:
@@ -65,7 +62,7 @@ def _grant(args: argparse.Namespace):
 def cmd_add(args: argparse.Namespace) -> int:
     from services.identity import accounts
 
-    password = None if args.machine or args.sso_only else _password(args)
+    password = None if args.machine or args.sso_only else _password()
     return _do(lambda uow: accounts.add(uow, _actor(), None, args.username, args.display_name or args.username,
                                         "machine" if args.machine else "person", password, [_grant(args)], args.oidc_subject))
 
@@ -85,7 +82,7 @@ def cmd_disable(args: argparse.Namespace) -> int:
 def cmd_reset_password(args: argparse.Namespace) -> int:
     from services.identity import accounts
 
-    password = _password(args)
+    password = _password()
     return _do(lambda uow: accounts.reset_password(uow, _actor(), None, args.username, password))
 
 

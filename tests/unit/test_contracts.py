@@ -25,8 +25,8 @@ from shared.contracts.ballot import (
     SatisfactionCertified,
     SessionCreated,
 )
-from shared.contracts.identity import CredentialRevoked
 from shared.contracts.envelope import Payload
+from shared.contracts.identity import CredentialRevoked
 from shared.contracts.intake import SlateCandidate, SlatePublished
 from shared.contracts.scoring import AssessmentUpdated, ProjectScore
 from shared.contracts.supervision import Completion, InspectionKind, InspectionRecorded, ProjectCompleted, ProjectCreated
