@@ -27,6 +27,7 @@ ANY = frozenset(r for r in Role if r is not Role.DISPLAY)
 O, PR, D, TE, L, C, A = Role.OFFICE, Role.PRESIDING, Role.DEPUTY, Role.TELLER, Role.LEAD_UNIT, Role.COUNTY, Role.ADMIN  # noqa: E741 (short names keep the table readable)
 DISPLAY = frozenset({Role.DISPLAY})
 DAY = "2024-06-01"
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
 
 # (service, method, path) → (kind, roles allowed, a valid body). Reads that take the hall display say so.
 ROWS: dict[tuple[str, str, str], tuple[str, frozenset[Role], Any]] = {
@@ -59,12 +60,33 @@ ROWS: dict[tuple[str, str, str], tuple[str, frozenset[Role], Any]] = {
     ("supervision", "POST", "/projects/{project_id}/inspections"): (TOWNSHIP, frozenset({O, D}),
                                                                    {"kind": "mid_term", "inspected_on": DAY, "rating": 80}),
     ("supervision", "PUT", "/projects/{project_id}/completion"): (TOWNSHIP, frozenset({O}), {"completion": "completed"}),
+    ("supervision", "PUT", "/projects/{project_id}/supervisors"): (TOWNSHIP, frozenset({O}), {"deputies": ["M1"]}),
+    ("supervision", "POST", "/progress/{report_id}/photos"): (TOWNSHIP, frozenset({L, O}), PNG),
+    ("supervision", "GET", "/photos/{photo_id}"): (READ, ANY, None),
+    ("supervision", "GET", "/board"): (READ, ANY, None),
+    ("supervision", "PUT", "/settings/board"): (CREATE, frozenset({O, C}), {"red_below": 30, "yellow_below": 90}),
+    ("supervision", "GET", "/rectifications"): (READ, ANY, None),
+    ("supervision", "POST", "/rectifications/{item_id}/actions"): (TOWNSHIP, frozenset({L, D, O}), {"action": "respond", "text": "已整改"}),
+    ("supervision", "GET", "/ledgers.xlsx"): (READ, ANY, None),
+    ("supervision", "POST", "/plan/{year}/activities"): (CREATE, frozenset({O}), {"kind": "look_back", "title": "回头看", "scheduled_on": DAY}),
+    ("supervision", "GET", "/plan/{year}"): (READ, ANY, None),
+    ("supervision", "POST", "/activities/{activity_id}/actions"): (TOWNSHIP, frozenset({O}), {"action": "cancel", "reason": "改期"}),
+    ("supervision", "POST", "/terms/{term}/start"): (CREATE, frozenset({O}), {}),
     ("scoring", "PUT", "/methods/{year}"): (COUNTY_WRITE, frozenset({C}), {}),
     ("scoring", "GET", "/methods/{year}"): (READ, ANY, None),
     ("scoring", "GET", "/projects"): (READ, ANY, None),
     ("scoring", "POST", "/assessments"): (COUNTY_WRITE, frozenset({C}), {"jurisdiction": TOWN, "year": 2024}),
     ("scoring", "GET", "/assessments"): (READ, ANY, None),
     ("scoring", "GET", "/assessments/{jurisdiction}/{year}"): (READ, ANY, None),
+    ("scoring", "GET", "/assessments/{jurisdiction}/{year}/versions"): (READ, ANY, None),
+    ("scoring", "GET", "/methods/{year}/versions"): (READ, ANY, None),
+    ("scoring", "GET", "/assessments.xlsx"): (READ, ANY, None),
+    ("scoring", "GET", "/county/changes"): (READ, ANY, None),
+    ("scoring", "GET", "/webhooks/subscribers"): (COUNTY_WRITE, frozenset({C}), None),
+    ("scoring", "POST", "/webhooks/subscribers"): (COUNTY_WRITE, frozenset({C}), {"name": "矩阵", "url": "http://127.0.0.1:9/x",
+                                                                                 "secret": "s" * 32}),
+    ("scoring", "GET", "/webhooks/deliveries"): (COUNTY_WRITE, frozenset({C}), None),
+    ("scoring", "POST", "/webhooks/deliveries/{delivery_id}/redeliver"): (COUNTY_WRITE, frozenset({C}), None),
     ("identity", "POST", "/auth/sign-in"): (PUBLIC, ANY, None),
     ("identity", "POST", "/auth/refresh"): (PUBLIC, ANY, None),
     ("identity", "POST", "/auth/sign-out"): (PUBLIC, ANY, None),
@@ -122,6 +144,16 @@ async def objects(settings, cluster) -> dict[str, Any]:
         await town.close(vote)
         assert (await town.certify(vote)).status_code == 200
         project = await eventually(lambda: _first_project(town, vote["id"]), what="the project in supervision")
+        # The year after the vote: a lead unit, a progress report with a photo, a finding to rectify, a planned activity.
+        await town.ok("PUT", "supervision", f"/projects/{project['id']}/assignment", json={"lead_unit": "镇交通办"})
+        report = await town.ok("POST", "supervision", f"/projects/{project['id']}/progress", Role.LEAD_UNIT, "镇交通办",
+                               json={"percent_done": 10, "as_of": DAY})
+        photo = await town.ok("POST", "supervision", f"/progress/{report['id']}/photos", Role.LEAD_UNIT, "镇交通办", content=PNG)
+        await town.ok("POST", "supervision", f"/projects/{project['id']}/inspections", json={
+            "kind": "concentrated_inspection", "inspected_on": DAY, "findings": [{"problem": "路面破损"}]})
+        item = (await town.ok("GET", "supervision", "/rectifications"))["items"][0]
+        activity = await town.ok("POST", "supervision", "/plan/2024/activities",
+                                 json={"kind": "look_back", "title": "回头看", "scheduled_on": DAY})
         proposal = (await town.ok("GET", "intake", "/proposals"))[0]
         admin = {"authorization": f"Bearer {mint('county-admin', A, COUNTY)}"}
         account = await client.post(settings.url("identity") + "/accounts", headers=admin, json={
@@ -131,7 +163,8 @@ async def objects(settings, cluster) -> dict[str, Any]:
                                      town.token("office", O)), what="identity to learn of the session")
         return {"proposal_id": proposal["id"], "slate_id": slate["id"], "spare_slate": spare, "session_id": session["id"],
                 "vote_id": vote["id"], "project_id": project["id"], "username": "juzhen-matrix", "term": 1,
-                "deputy_id": "M1", "year": 2024, "jurisdiction": TOWN}
+                "deputy_id": "M1", "year": 2024, "jurisdiction": TOWN, "report_id": report["id"], "photo_id": photo["id"],
+                "item_id": item["id"], "activity_id": activity["id"], "delivery_id": str(uuid4())}
 
 
 async def _first_project(town: Town, vote_id: str):
@@ -152,12 +185,13 @@ def token(service: str, role: Role, jurisdiction: str, session: str | None) -> s
     return mint(f"matrix-{role}", role, jurisdiction, **claims)
 
 
-OBJECT_PARAMS = ("{proposal_id}", "{slate_id}", "{session_id}", "{vote_id}", "{project_id}", "{jurisdiction}", "{username}")
+OBJECT_PARAMS = ("{proposal_id}", "{slate_id}", "{session_id}", "{vote_id}", "{project_id}", "{jurisdiction}", "{username}",
+                 "{report_id}", "{photo_id}", "{item_id}", "{activity_id}")
 PAST_AUTHORISATION = set(range(200, 600)) - {401, 403, 500}
 
 
 def names_a_town_object(path: str, body: Any) -> bool:
-    return any(p in path for p in OBJECT_PARAMS) or TOWN in json.dumps(body, ensure_ascii=False)
+    return any(p in path for p in OBJECT_PARAMS) or (not isinstance(body, bytes) and TOWN in json.dumps(body, ensure_ascii=False))
 
 
 def body_of(spec: Any, objects: dict[str, Any]) -> Any:
@@ -174,14 +208,15 @@ def body_of(spec: Any, objects: dict[str, Any]) -> Any:
 async def call(client, settings, service, method, path, values, auth: str | None, body: Any) -> int:
     url = settings.url(service) + path.format(**values)
     headers = {"authorization": f"Bearer {auth}"} if auth else {}
-    kwargs = {"json": body} if body is not None else {}
+    kwargs = {} if body is None else {"content": body} if isinstance(body, bytes) else {"json": body}
     async with client.stream(method, url, headers=headers, **kwargs) as response:  # the live view never ends: status only
         return response.status_code
 
 
 async def test_who_may_call_what_where(settings, cluster, objects):
     missing = {k: v for k, v in objects.items() if k != "spare_slate"}
-    unknown = {**missing, **{k: str(uuid4()) for k in ("proposal_id", "slate_id", "session_id", "vote_id", "project_id")},
+    unknown = {**missing, **{k: str(uuid4()) for k in ("proposal_id", "slate_id", "session_id", "vote_id", "project_id", "report_id",
+                                                        "photo_id", "item_id", "activity_id")},
                "username": "nobody-matrix", "deputy_id": "M404"}
     wrong: list[str] = []
     async with httpx.AsyncClient(timeout=30) as client:

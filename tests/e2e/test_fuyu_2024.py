@@ -8,7 +8,7 @@ from decimal import Decimal
 import aio_pika
 
 from piaojue import scenario
-from tests.support import depth, equals, eventually
+from tests.support import depth
 
 QUEUES = ("intake.results", "supervision.results", "scoring.supervision", "ballot.slates")
 
