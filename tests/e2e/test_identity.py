@@ -137,6 +137,9 @@ async def test_accounts_are_managed_by_the_county_and_a_generated_password_is_sh
     for who in (mint("x", Role.OFFICE, TOWN), mint("x", Role.ADMIN, "wangjiang")):
         response = await http.get(identity(settings, "/accounts/shenfen-unit"), headers=bearer(who))
         assert response.status_code in (403, 404), response.text
+    # A single sign-on account has no password to sign in with.
+    await add_account(http, settings, "shenfen-sso", [{"role": "office", "jurisdiction": TOWN}], oidc_subject="https://sso|li")
+    assert_problem(await sign_in(http, settings, "shenfen-sso", "any-password-at-all"), 401, "sign-in-failed")
     assert_problem(await http.post(identity(settings, "/accounts"), headers=ADMIN, json={
         "username": "shenfen-boss", "display_name": "x", "grants": [{"role": "admin", "jurisdiction": TOWN}]}), 422, "county-role")
 

@@ -68,10 +68,6 @@ async def test_a_linked_account_signs_in_through_the_countys_provider(sso_identi
         # A callback that did not start here (or is replayed) is refused.
         assert_problem(await client.get(sso_identity + "/auth/oidc/callback", params={"code": "x", "state": "forged"}),
                        400, "sso-state-invalid")
-        # No password sign-in for a single sign-on account.
-        assert_problem(await client.post(sso_identity + "/auth/sign-in", json={"username": "danyang-zhang",
-                                                                               "password": "whatever-it-is"}),
-                       401, "sign-in-failed")
 
 
 async def test_failed_sign_ins_from_one_address_are_capped(sso_identity):
