@@ -12,7 +12,7 @@ from services.intake.domain.duplicates import Place
 from services.intake.domain.merging import Supporter
 from services.intake.domain.screening import ProposalFields, Stage
 from services.intake.schemas import own_supporters
-from shared.auth import Principal, fetch_in_scope, scope_sql
+from shared.auth import Principal, fetch_in_scope
 from shared.http import Problem
 
 # ---------------------------------------------------------------- proposals
@@ -24,7 +24,7 @@ async def proposal(conn, who: Principal, proposal_id: UUID, lock: str = ""):
 
 async def proposals(conn, who: Principal, year: int | None = None, stage: str | None = None, limit: int = 10_000):
     return await conn.fetch(
-        f"SELECT * FROM proposals WHERE {scope_sql('$1')} AND ($2::int IS NULL OR year = $2)"
+        f"SELECT * FROM proposals WHERE {who.scope_sql('$1')} AND ($2::int IS NULL OR year = $2)"
         " AND ($3::text IS NULL OR stage = $3) ORDER BY created_at, import_row LIMIT $4",
         who.jurisdiction, year, stage, limit,
     )
@@ -32,7 +32,7 @@ async def proposals(conn, who: Principal, year: int | None = None, stage: str | 
 
 async def in_scope(conn, who: Principal, ids: list[UUID], lock: str = ""):
     """The proposals with these ids in the caller's scope; a missing one is a 404."""
-    rows = await conn.fetch(f"SELECT * FROM proposals WHERE id = ANY($1::uuid[]) AND {scope_sql('$2')} ORDER BY id {lock}",
+    rows = await conn.fetch(f"SELECT * FROM proposals WHERE id = ANY($1::uuid[]) AND {who.scope_sql('$2')} ORDER BY id {lock}",
                             ids, who.jurisdiction)
     missing = set(ids) - {r["id"] for r in rows}
     if missing:
@@ -184,7 +184,7 @@ async def erase_due_contacts(conn, today: date) -> int:
 
 
 async def slate(conn, who: Principal, slate_id: UUID, lock: str = ""):
-    row = await conn.fetchrow(f"SELECT * FROM slates WHERE id = $1 AND {scope_sql('$2')} {lock}", slate_id, who.jurisdiction)
+    row = await conn.fetchrow(f"SELECT * FROM slates WHERE id = $1 AND {who.scope_sql('$2')} {lock}", slate_id, who.jurisdiction)
     if row is None:
         raise Problem(404, "slate-not-found", "未找到候选清单 Slate not found", f"no slate {slate_id} in your jurisdiction")
     return row
@@ -204,7 +204,7 @@ async def notices(conn, slate_id: UUID):
 
 
 async def notice(conn, who: Principal, notice_id: UUID, lock: str = ""):
-    row = await conn.fetchrow(f"SELECT * FROM notices WHERE id = $1 AND {scope_sql('$2')} {lock}", notice_id, who.jurisdiction)
+    row = await conn.fetchrow(f"SELECT * FROM notices WHERE id = $1 AND {who.scope_sql('$2')} {lock}", notice_id, who.jurisdiction)
     if row is None:
         raise Problem(404, "notice-not-found", "未找到公示 Notice not found", f"no notice {notice_id} in your jurisdiction")
     return row
@@ -213,7 +213,7 @@ async def notice(conn, who: Principal, notice_id: UUID, lock: str = ""):
 async def objection(conn, who: Principal, objection_id: UUID, lock: str = ""):
     row = await conn.fetchrow(
         f"SELECT o.*, n.jurisdiction FROM objections o JOIN notices n ON n.id = o.notice_id"
-        f" WHERE o.id = $1 AND {scope_sql('$2', 'n.jurisdiction')} {lock.replace('FOR UPDATE', 'FOR UPDATE OF o')}",
+        f" WHERE o.id = $1 AND {who.scope_sql('$2', 'n.jurisdiction')} {lock.replace('FOR UPDATE', 'FOR UPDATE OF o')}",
         objection_id, who.jurisdiction)
     if row is None:
         raise Problem(404, "objection-not-found", "未找到意见 Objection not found", f"no objection {objection_id} in your jurisdiction")
@@ -244,7 +244,7 @@ async def library(conn, who: Principal, year: int):
     return await conn.fetch(
         f"SELECT p.*, c.id AS carried_id, c.stage AS carried_stage FROM proposals p"
         f" LEFT JOIN proposals c ON c.carried_from = p.id"
-        f" WHERE {scope_sql('$1', 'p.jurisdiction')} AND p.year = $2 AND p.disposition = 'project_library'"
+        f" WHERE {who.scope_sql('$1', 'p.jurisdiction')} AND p.year = $2 AND p.disposition = 'project_library'"
         f" ORDER BY p.created_at", who.jurisdiction, year)
 
 

@@ -161,11 +161,16 @@ async def test_duplicates_are_suggested_and_merged_into_an_item_that_keeps_every
 async def test_a_merge_across_jurisdictions_or_of_an_item_on_a_slate_is_refused_with_a_stable_code(api):
     here = await api.propose("王马路修缮")
     there = await api.propose("王马路修缮", jurisdiction="taihu.other")
-    county = dict(role=Role.OFFICE, jurisdiction="taihu")  # the county office sees both townships
-    response = await api.call("POST", f"/proposals/{here['id']}/merge", json={"proposal_ids": [there["id"]]}, **county)
+    county_own = await api.propose("全县农村公路提升", jurisdiction="taihu")  # the county congress's own proposal
+    county = dict(role=Role.OFFICE, jurisdiction="taihu")  # the county office sees both townships' proposals
+    response = await api.call("POST", f"/proposals/{county_own['id']}/merge", json={"proposal_ids": [here["id"]]}, **county)
     assert_problem(response, 409, "merge-across-jurisdictions")
+    # The county does not write into a township's intake; a township does not even see another's proposal.
+    assert_problem(await api.call("POST", f"/proposals/{here['id']}/merge", json={"proposal_ids": [there["id"]]}, **county),
+                   404, "proposal-not-found")
     assert_problem(await api.call("POST", f"/proposals/{here['id']}/merge", json={"proposal_ids": [there["id"]]}),
-                   404, "proposal-not-found")  # a township does not even see the other's proposal
+                   404, "proposal-not-found")
+    assert (await api.ok("GET", f"/proposals/{here['id']}"))["stage"] == "submitted"
 
     a, b, c = [await api.candidate(f"候选{i}") for i in range(3)]
     duplicate = await api.propose("候选0的重复")

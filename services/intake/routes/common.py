@@ -12,7 +12,8 @@ from services.intake.schemas import proposal_out
 from shared.auth import Role, require
 from shared.http import Problem
 
-OFFICE = require(Role.OFFICE)
+OFFICE = require(Role.OFFICE, own=True)  # a township's intake is its own office's: the county's token does not write here
+ANY_OFFICE = require(Role.OFFICE)  # an office that may read below it (a merge looks, then refuses across townships)
 SUBMITTERS = require(Role.OFFICE, Role.DEPUTY)
 ANYONE = require()
 

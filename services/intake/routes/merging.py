@@ -10,7 +10,7 @@ from services.intake import store
 from services.intake.domain import merging
 from services.intake.domain.merging import Mergee
 from services.intake.domain.screening import Refused, Stage
-from services.intake.routes.common import OFFICE, refused, shown
+from services.intake.routes.common import ANY_OFFICE, OFFICE, refused, shown
 from services.intake.schemas import MergeIn, ProposalOut, UnmergeIn
 from shared.auth import Principal
 from shared.contracts.intake import ProposalMerged
@@ -24,14 +24,15 @@ def _mergee(row) -> Mergee:
     return Mergee(row["id"], row["jurisdiction"], row["year"], Stage(row["stage"]))
 
 
-@router.post("/proposals/{item_id}/merge", response_model=ProposalOut, responses=problems(403, 404, 409))
-async def merge(item_id: UUID, body: MergeIn, request: Request, who: Principal = Depends(OFFICE)):
+@router.post("/proposals/{proposal_id}/merge", response_model=ProposalOut, responses=problems(403, 404, 409))
+async def merge(proposal_id: UUID, body: MergeIn, request: Request, who: Principal = Depends(ANY_OFFICE)):
     """Merge proposals into this one, the item: each stays on record, with its tracking code, as a
     supporter of the item, which shows how many asked, from which channels and villages. Refused
     across jurisdictions or years, and for anything already on a slate. Sends ``intake.proposal.merged``."""
-    ids = list(dict.fromkeys(body.proposal_ids))
+    item_id, ids = proposal_id, list(dict.fromkeys(body.proposal_ids))
 
     async def act(uow: UnitOfWork):
+        await store.proposal(uow.conn, who.model_copy(update={"own": True}), item_id)  # the item: the caller's own township's
         rows = await store.in_scope(uow.conn, who, [item_id, *ids], lock="FOR UPDATE")  # in id order: no deadlock
         by_id = {r["id"]: r for r in rows}
         item, others = by_id[item_id], [by_id[i] for i in ids if i != item_id]

@@ -110,6 +110,8 @@ async def export(request: Request, year: Year, contacts: Flag = Query(False, des
     if contacts and who.role is not Role.OFFICE:
         raise Problem(403, "contacts-not-allowed", "无权导出个人信息 Not allowed to export contacts",
                       "only the office that answers proposers may export their contacts")
+    if contacts:  # a proposer's contact is for the office that answers them: its own township's only
+        who = who.model_copy(update={"own": True})
     async with request.app.state.pool.acquire() as conn:
         rows = await store.proposals(conn, who, year)
         views = await shown(conn, rows)

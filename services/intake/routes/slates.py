@@ -15,7 +15,7 @@ from services.intake.domain import screening as rules
 from services.intake.domain.screening import Refused, SlateRules, Stage
 from services.intake.routes.common import ANYONE, OFFICE, refused, shown
 from services.intake.schemas import AnswerIn, NoticeIn, NoticeOut, ObjectionIn, ProposalOut, SendIn, SlateIn, SlateOut
-from shared.auth import Principal, scope_sql
+from shared.auth import Principal
 from shared.contracts.intake import SlateCandidate, SlatePublished
 from shared.db import UnitOfWork
 from shared.fields import Year
@@ -134,7 +134,7 @@ async def send(slate_id: UUID, body: SendIn, request: Request, who: Principal = 
 @router.get("/slates", response_model=list[SlateOut], responses=problems())
 async def list_slates(request: Request, year: Year | None = None, who: Principal = Depends(ANYONE)):
     async with request.app.state.pool.acquire() as conn:
-        rows = await conn.fetch(f"SELECT * FROM slates WHERE {scope_sql('$1')} AND ($2::int IS NULL OR year = $2)"
+        rows = await conn.fetch(f"SELECT * FROM slates WHERE {who.scope_sql('$1')} AND ($2::int IS NULL OR year = $2)"
                                 " ORDER BY created_at", who.jurisdiction, year)
         return [await slate_view(conn, s) for s in rows]
 
