@@ -116,6 +116,7 @@ def amount(power: int, places: int, description: str = "") -> Any:
 Money = amount(12, 2, "元, at most 10¹²")
 Weight = amount(3, 4, "a weight or a number of points")
 Flag = StrictBool  # 0 and "false" are mistakes, not false
+FlagParam = bool  # a query's flag arrives as text: true/false
 
 
 def _iso_date(value: Any) -> Any:

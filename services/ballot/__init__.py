@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from services.ballot.api import router
-from services.ballot.events import projects, slates
+from services.ballot.events import credentials, projects, slates
 from shared.service import Service
 
-SERVICE = Service("ballot", "票决", router, Path(__file__).parent / "migrations", [slates, projects])
+SERVICE = Service("ballot", "票决", router, Path(__file__).parent / "migrations", [slates, projects, credentials])

@@ -17,7 +17,7 @@ from shared.fields import Body, Day, Identifier, OptionalText, Reason, TermParam
 from shared.http import Problem, command, links, problems
 
 router = APIRouter(tags=["supervision 监督: plan 年度重点监督计划"])
-OFFICE = require(Role.OFFICE)
+OFFICE = require(Role.OFFICE, own=True)  # the township's own supervision: never the county's token
 ANYONE = require()
 
 

@@ -21,7 +21,7 @@ router = APIRouter(tags=["supervision 监督: projects 项目"])
 PROJECT_ID = {"project_id": "$response.body#/id"}
 # Where a project goes next: the operations one project feeds (OpenAPI links).
 STEPS = ("get_project", "assign", "set_supervisors", "record_completion", "report_progress", "record_inspection")
-OFFICE = require(Role.OFFICE)
+OFFICE = require(Role.OFFICE, own=True)  # the township's own supervision: never the county's token
 ANYONE = require()
 
 

@@ -60,7 +60,7 @@ async def list_items(request: Request, year: YearParam | None = None, on: Day | 
 
 @router.post("/rectifications/{item_id}/actions", response_model=schemas.ItemMoved, responses=problems(403, 404, 409))
 async def move(item_id: UUID, body: ActionIn, request: Request,
-               who: Principal = Depends(require(Role.LEAD_UNIT, Role.DEPUTY, Role.OFFICE))):
+               who: Principal = Depends(require(Role.LEAD_UNIT, Role.DEPUTY, Role.OFFICE, own=True))):
     """One step of the loop. The lead unit responds; deputies of the project's supervision group (or
     the office for the group) verify, send back or reopen; a lead unit never verifies its own item."""
 
