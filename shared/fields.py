@@ -125,7 +125,10 @@ def _iso_date(value: Any) -> Any:
     raise PydanticCustomError("date_type", "a date is written YYYY-MM-DD")
 
 
-Day = Annotated[date, BeforeValidator(_iso_date), Field(description="YYYY-MM-DD")]
+# A day of the years the software serves (2000–2100), written YYYY-MM-DD; the pattern tells clients the bounds.
+Day = Annotated[date, BeforeValidator(_iso_date), Field(ge=date(2000, 1, 1), le=date(2100, 12, 31)),
+                WithJsonSchema({"type": "string", "format": "date", "pattern": r"^(20[0-9]{2}|2100)-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$",
+                                "description": "YYYY-MM-DD, 2000–2100"})]
 
 
 def _distinct(values: list) -> list:

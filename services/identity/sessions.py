@@ -24,7 +24,7 @@ from services.identity.hashing import digest, hash_secret, verify_secret
 from shared.auth import Principal, Role, require
 from shared.contracts.identity import CredentialRevoked
 from shared.db import UnitOfWork, unit_of_work
-from shared.fields import Identifier, Reason, Term, text
+from shared.fields import Identifier, Reason, TermParam, text
 from shared.http import Problem, command, problems
 
 router = APIRouter(tags=["identity 签到"])
@@ -171,7 +171,7 @@ async def bind_tablet(session_id: UUID, body: TabletIn, request: Request, who: P
 
 
 @router.delete("/terms/{term}/deputies/{deputy_id}/personal-code", status_code=204, responses=problems(403, 404))
-async def reset_personal_code(term: Term, deputy_id: Identifier, request: Request, who: Principal = Depends(OFFICE)) -> None:
+async def reset_personal_code(term: TermParam, deputy_id: Identifier, request: Request, who: Principal = Depends(OFFICE)) -> None:
     """The office resets a deputy's personal code (forgotten, or locked): the deputy sets a new
     one at the next check-in. Recorded."""
     async with unit_of_work(request.app.state.pool, "identity") as uow:

@@ -15,10 +15,10 @@ from services.intake.domain.carryover import carried_supporters
 from services.intake.domain.eligibility import Failure, Rules
 from services.intake.domain.feasibility import Scores, Weights
 from services.intake.domain.screening import CHANNEL_LABELS, DISPOSITION_LABELS, STAGE_LABELS, Channel, Disposition, ProposalFields, Stage
-from shared.fields import Flag, Identifier, Name, Reason, Seats, Title, Year, items, text
+from shared.fields import Body, Flag, Identifier, Name, Reason, Seats, Title, Year, items, text, whole
 
 Code = Annotated[str, Field(pattern=tracking.PATTERN, description="查询码, e.g. K7QM4-9XW2P")]
-NoticeDays = Annotated[int, Field(ge=0, le=60, description="公示期, days (0: none)")]
+NoticeDays = whole(0, 60, "公示期, days (0: none)")
 
 
 # ---------------------------------------------------------------- requests
@@ -28,26 +28,26 @@ class ProposalIn(ProposalFields):
     year: Year = Field(description="the year the project would be carried out")
 
 
-class ScreeningIn(BaseModel):
+class ScreeningIn(Body):
     to: Stage
     reason: text(2_000, min_length=0) = Field("", description="rejection: empty takes the failed eligibility checks' reasons")
 
 
-class OverrideIn(BaseModel):
+class OverrideIn(Body):
     rule: Identifier = Field(description="the failed rule's id")
     reason: Reason
 
 
-class MergeIn(BaseModel):
+class MergeIn(Body):
     proposal_ids: list[UUID] = items(500, min_length=1, description="the proposals to merge into this item")
     reason: text(2_000, min_length=0) = ""
 
 
-class UnmergeIn(BaseModel):
+class UnmergeIn(Body):
     reason: Reason
 
 
-class SlateIn(BaseModel):
+class SlateIn(Body):
     title: Title
     year: Year
     seats: Seats
@@ -56,24 +56,24 @@ class SlateIn(BaseModel):
     notice_days: NoticeDays | None = Field(None, description="公示期 before the ballot; default: the year's setting")
 
 
-class SendIn(BaseModel):
+class SendIn(Body):
     override_reason: text(2_000, min_length=0) = Field("", description="to send before the notice period ends")
 
 
-class NoticeIn(BaseModel):
-    days: NoticeDays = Field(ge=1)
+class NoticeIn(Body):
+    days: whole(1, 60, "公示期, days")
 
 
-class ObjectionIn(BaseModel):
+class ObjectionIn(Body):
     text: text(2_000)
     source: text(100, min_length=0) = Field("", description="how it came in (来信, 电话, 现场), not who")
 
 
-class AnswerIn(BaseModel):
+class AnswerIn(Body):
     answer: text(2_000)
 
 
-class PlaceIn(BaseModel):
+class PlaceIn(Body):
     name: Name
     kind: Identifier = "village"
     aliases: list[Name] = items(50, default_factory=list)
@@ -81,11 +81,11 @@ class PlaceIn(BaseModel):
     ends: list[Name] = items(2, default_factory=list)
 
 
-class PlacesIn(BaseModel):
+class PlacesIn(Body):
     places: list[PlaceIn] = items(2_000)
 
 
-class SettingsIn(BaseModel):
+class SettingsIn(Body):
     eligibility: Rules | None = Field(None, description="null: the default negative list (负面清单)")
     feasibility_weights: Weights | None = None
     notice_days: NoticeDays = 0
@@ -103,7 +103,7 @@ class Support(BaseModel):
 
 class Feasibility(BaseModel):
     scores: Scores | None
-    weighted: Decimal | None
+    weighted: float | None  # a number either way: a command's answer is encoded apart from this model
 
 
 class ProposalOut(BaseModel):

@@ -83,7 +83,7 @@ ROWS: dict[tuple[str, str, str], tuple[str, frozenset[Role], Any]] = {
     ("supervision", "PUT", "/projects/{project_id}/assignment"): (TOWNSHIP, frozenset({O}), {"lead_unit": "镇交通办"}),
     ("supervision", "POST", "/projects/{project_id}/progress"): (TOWNSHIP, frozenset({L, O}), {"percent_done": 10}),
     ("supervision", "POST", "/projects/{project_id}/inspections"): (TOWNSHIP, frozenset({O, D}),
-                                                                   {"kind": "mid_term", "inspected_on": DAY, "rating": 80}),
+                                                                   {"kind": "mid_term", "inspected_on": DAY}),
     ("supervision", "PUT", "/projects/{project_id}/completion"): (TOWNSHIP, frozenset({O}), {"completion": "completed"}),
     ("supervision", "PUT", "/projects/{project_id}/supervisors"): (TOWNSHIP, frozenset({O}), {"deputies": ["M1"]}),
     ("supervision", "POST", "/progress/{report_id}/photos"): (TOWNSHIP, frozenset({L, O}), PNG),

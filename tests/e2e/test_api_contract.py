@@ -84,9 +84,15 @@ async def year(settings, cluster) -> Year:
                                   headers=county)).status_code == 200
         assert (await client.put(f"{settings.url('supervision')}/settings/board", json={"red_below": 30, "yellow_below": 90},
                                  headers=office)).status_code == 200
+        assert (await client.post(f"{settings.url('intake')}/slates/{ids['slate']}/result-notice", json={"days": 7},
+                                  headers=office)).status_code == 201
         for service, path, who in [
             ("ballot", f"/votes/{ids['vote']}/publication", office), ("ballot", f"/slates/{ids['slate']}", office),
             ("intake", f"/slates/{ids['slate']}", office), ("intake", f"/proposals/{proposals[0]['id']}", office),
+            ("intake", f"/proposals/{proposals[0]['id']}/contact", office), ("intake", "/slates?year=2024", office),
+            ("intake", "/candidates?year=2024", office), ("intake", "/duplicates?year=2024", office),
+            ("intake", "/exports/proposals?year=2024", office), ("intake", "/imports/template", office),
+            ("intake", "/places", office), ("intake", f"/public/track/{proposals[0]['code']}", {}),
             ("supervision", f"/photos/{photo}", office), ("supervision", "/ledgers.xlsx?year=2024", office),
             ("scoring", "/methods/2024", county), ("scoring", "/methods/2024/versions", county),
             ("scoring", "/assessments?year=2024", county), ("scoring", "/assessments.xlsx?year=2024", county),
@@ -122,10 +128,11 @@ def test_every_answer_of_a_township_year_is_what_the_openapi_documents_say(setti
 
 
 # What a plain year does not call (the schemathesis run below does): health and metrics, a
-# withdrawal, paper ballots and the live stream.
+# withdrawal, paper ballots, the live stream, an eligibility override and an unmerge.
 NOT_IN_A_YEAR = {(s, f"GET {path}") for s in FOUR for path in ("/health/live", "/health/ready", "/metrics")} | {
     ("ballot", "POST /votes/{vote_id}/withdrawals"), ("ballot", "POST /votes/{vote_id}/paper-ballots"),
     ("ballot", "PUT /votes/{vote_id}/paper-totals"), ("ballot", "GET /sessions/{session_id}/live"),
+    ("intake", "POST /proposals/{proposal_id}/eligibility/overrides"), ("intake", "POST /proposals/{proposal_id}/unmerge"),
 }
 
 

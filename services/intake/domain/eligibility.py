@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic_core import PydanticCustomError
 
 from services.intake.domain.screening import Refused
 from shared.fields import Identifier, Money, Name, Reason, Title, items
@@ -36,7 +37,7 @@ class Rule(BaseModel):
     kind: Kind
     label: Title  # 规则名称, e.g. 楼堂馆所
     reason: Reason  # what the proposer reads when it fails
-    fields: tuple[Identifier, ...] = items(len(FIELDS), default=("title", "content"))
+    fields: tuple[Literal[tuple(FIELDS)], ...] = items(len(FIELDS), default=("title", "content"))
     keywords: tuple[Name, ...] = items(100, default=())
     amount: Money | None = None
 
@@ -46,9 +47,9 @@ class Rule(BaseModel):
         if unknown:
             raise ValueError(f"unknown fields {unknown}; rules look at {', '.join(FIELDS)}")
         if self.kind is Kind.KEYWORDS and not self.keywords:
-            raise ValueError("a keywords rule needs keywords")
+            raise PydanticCustomError("rule-incomplete", "a keywords rule needs keywords")  # a rule's code
         if self.kind is Kind.BUDGET_AT_MOST and self.amount is None:
-            raise ValueError("a budget_at_most rule needs an amount")
+            raise PydanticCustomError("rule-incomplete", "a budget_at_most rule needs an amount")
         return self
 
 
@@ -62,7 +63,7 @@ class Rules(BaseModel):
     def _unique(self) -> Rules:
         ids = [r.id for r in self.rules]
         if len(set(ids)) != len(ids):
-            raise ValueError("each rule id once")
+            raise PydanticCustomError("duplicate-rule", "each rule id once")
         return self
 
 

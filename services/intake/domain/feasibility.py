@@ -7,6 +7,7 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal
 
 from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic_core import PydanticCustomError
 
 from shared.fields import Percent, Rating
 
@@ -26,7 +27,7 @@ class Weights(BaseModel):
     def _hundred(self) -> Weights:
         total = self.demand + self.buildability + self.urgency + self.funding
         if total != 100:
-            raise ValueError(f"the weights add up to {total}, not 100")
+            raise PydanticCustomError("weights-not-100", f"the weights add up to {total}, not 100")  # a rule's code
         return self
 
 

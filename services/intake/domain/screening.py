@@ -4,14 +4,13 @@ chosen (分类处置). Pure: no I/O."""
 from __future__ import annotations
 
 import math
-from datetime import date
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, ClassVar
+from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
-from shared.fields import Flag, Money, Population, Title, text
+from shared.fields import Body, Day, Flag, Money, Population, Title, text
 
 
 class Channel(StrEnum):
@@ -149,7 +148,7 @@ def dispose(funding_secured: bool, budget: Decimal | None, beneficiaries: int | 
 Short = text(100, min_length=0)
 
 
-class ProposalFields(BaseModel):
+class ProposalFields(Body):
     """What a proposal records. The proposer and contact are personal information (PIPL): kept
     apart from the rest, never published, erased after the retention period."""
 
@@ -165,7 +164,7 @@ class ProposalFields(BaseModel):
     lead_unit: Short = ""  # 实施主体
     multi_year: Flag = False  # 跨年度项目
     milestones: text(2_000, min_length=0) = ""  # 年度实施节点, for a multi-year project
-    collected_on: Annotated[date, Field(ge=date(2000, 1, 1), le=date(2100, 12, 31))] | None = None  # 收集日期
+    collected_on: Day | None = None  # 收集日期
     proposer: Short = ""
     contact: Short = ""
 

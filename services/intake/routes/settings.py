@@ -32,9 +32,9 @@ async def put_settings(year: YearParam, body: SettingsIn, request: Request, who:
     async def act(uow: UnitOfWork):
         before = await store.year_settings(uow.conn, who.jurisdiction, year)
         await store.put_year_settings(uow.conn, who.jurisdiction, year, body, who.sub)
+        kept = None if before["default"] else SettingsIn.model_validate({k: before[k] for k in SettingsIn.model_fields})
         await uow.audit(who.jurisdiction, who.sub, "settings", "year", year,
-                        before=None if before["default"] else SettingsIn.model_validate(before).model_dump(mode="json"),
-                        after=body.model_dump(mode="json"))
+                        before=kept and kept.model_dump(mode="json"), after=body.model_dump(mode="json"))
         return await store.year_settings(uow.conn, who.jurisdiction, year)
 
     return await command(request, who.sub, act)
