@@ -192,7 +192,7 @@ async def test_the_slate_carries_each_candidates_supporters_and_waits_for_its_no
     await api.ok("PUT", f"/proposals/{a['id']}/feasibility", json={"demand": 90, "buildability": 70, "urgency": 80, "funding": 50})
     await api.ok("POST", f"/proposals/{a['id']}/merge", json={"proposal_ids": [(await api.propose("公示候选0 again"))["id"]]})
     candidates = {p["id"]: p for p in await api.ok("GET", "/candidates", params={"year": 2024})}
-    assert candidates[a["id"]]["feasibility"]["weighted"] == "74.5"
+    assert candidates[a["id"]]["feasibility"]["weighted"] == 74.5  # a number, as in a command's answer
 
     slate = await api.ok("POST", "/slates", json={"title": "公示清单", "year": 2024, "seats": 2, "notice_days": 5,
                                                   "proposal_ids": [a["id"], b["id"], c["id"]]})
