@@ -20,7 +20,7 @@ from piaojue import scenario
 from shared.auth import Role, mint
 from shared.settings import SERVICES
 
-FOUR = ("intake", "ballot", "supervision", "scoring")  # identity's contract is not yet made true (README)
+FOUR = ("intake", "ballot", "supervision", "scoring")  # not yet the identity service's contract
 
 HERE = Path(__file__).parent
 DOCS = HERE.parents[1] / "docs" / "openapi"

@@ -10,7 +10,7 @@ from piaojue.services import openapi_documents
 from shared.asyncapi import document
 from shared.settings import SERVICES
 
-# The four services whose contracts issue 7 made true (identity's are not yet: see the README).
+# The four services whose contracts issue 7 made true (not yet the identity service's).
 CONTRACTED = ("intake", "ballot", "supervision", "scoring")
 
 ROOT = Path(__file__).resolve().parents[2]
