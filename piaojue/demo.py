@@ -117,7 +117,7 @@ def run_demo(as_json: bool = False, town: str = scenario.TOWN) -> int:
             migrate_all(settings)
             logs = Path(tempfile.mkdtemp(prefix="piaojue-demo-"))
             say(f"starting the four services (database {settings.database_url.rsplit('/', 1)[1]}, logs in {logs}) …")
-            procs = processes.start(settings, env={**os.environ, **env}, log_dir=logs)
+            procs = processes.start(settings, processes.EVERYTHING, env={**os.environ, **env}, log_dir=logs)
             processes.wait_ready(settings, procs)
         else:
             say("using the services already running")

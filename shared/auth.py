@@ -23,6 +23,7 @@ class Role(StrEnum):
     TELLER = "teller"  # 监票人/计票人: enters paper ballots
     LEAD_UNIT = "lead_unit"  # 牵头实施单位: reports progress
     COUNTY = "county"  # 县人大/县考核: compares and assesses townships
+    RESIDENT = "resident"  # 群众: submits a proposal through the online form (线上), nothing else
 
 
 class Principal(BaseModel):

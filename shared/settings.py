@@ -28,9 +28,16 @@ class Settings(BaseSettings):
     # The outbox relay wakes on NOTIFY; this poll is the fallback.
     relay_poll_seconds: float = 1.0
     log_level: str = "INFO"
+    # "production" turns off the web front's development sign-in.
+    env: str = "development"
+    # The web front (on base_port): cookies marked Secure (behind HTTPS), idle minutes before a
+    # signed-in page session expires (renewed while in use).
+    cookie_secure: bool = False
+    web_session_minutes: int = 30
 
     def port(self, service: str) -> int:
-        return self.base_port + 1 + SERVICES.index(service)
+        """``web`` (the pages) is on the base port itself."""
+        return self.base_port if service == "web" else self.base_port + 1 + SERVICES.index(service)
 
     def url(self, service: str) -> str:
         return f"http://{self.http_host}:{self.port(service)}"

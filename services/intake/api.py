@@ -48,7 +48,12 @@ def _refused(exc: domain.ScreeningRefused) -> Problem:
 
 
 @router.post("/proposals", status_code=201)
-async def submit(body: ProposalIn, request: Request, who: Principal = Depends(require(Role.OFFICE, Role.DEPUTY))):
+async def submit(body: ProposalIn, request: Request,
+                 who: Principal = Depends(require(Role.OFFICE, Role.DEPUTY, Role.RESIDENT))):
+    if who.role is Role.RESIDENT and body.channel is not domain.Channel.ONLINE:
+        raise Problem(422, "channel-not-allowed", "群众只能通过线上渠道提交 Residents submit online",
+                      "a resident's proposal comes through the online channel")
+
     async def act(uow: UnitOfWork):
         proposal_id = uuid4()
         fields = body.model_dump(mode="json", exclude={"year"})

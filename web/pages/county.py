@@ -1,0 +1,68 @@
+"""The county dashboard: townships side by side and ranked (the scoring service ranks them),
+with ECharts charts, each beside a table that says the same in text, and an xlsx export."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+from uuid import uuid4
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import RedirectResponse
+from starlette.datastructures import FormData
+
+from shared.auth import Role
+from web import i18n
+from web.auth import JURISDICTION, checked_form, signed_in
+from web.client import Services
+from web.pages import xlsx
+from web.session import Visitor
+from web.ui import problem_page, render
+
+router = APIRouter(prefix="/county")
+COUNTY = signed_in(Role.COUNTY)
+
+
+class Calls:
+    def __init__(self, request: Request, who: Visitor) -> None:
+        self.services: Services = request.app.state.services
+        self.token = who.token
+
+    async def ranking(self, year: int) -> list[dict[str, Any]]:
+        return await self.services.call("GET", "scoring", "/assessments", self.token, params={"year": year})
+
+    async def publish(self, township: str, year: int, key: str) -> dict[str, Any]:
+        return await self.services.call("POST", "scoring", "/assessments", self.token, {"jurisdiction": township, "year": year}, key=key)
+
+
+def _year(year: int | None) -> int:
+    return year if year and 2000 <= year <= 2100 else date.today().year
+
+
+@router.get("")
+async def dashboard(request: Request, year: int | None = None, who: Visitor = Depends(COUNTY)):
+    year = _year(year)
+    rows = await Calls(request, who).ranking(year)
+    chart = {"names": [r["jurisdiction"] for r in rows], "net": [float(r["net_points"]) for r in rows],
+             "rate": [round(float(r["completion_rate"]) * 100, 1) for r in rows]}
+    return render(request, "county.html", {"rows": rows, "year": year, "chart": chart, "key": str(uuid4())})
+
+
+@router.get("/export.xlsx")
+async def export(request: Request, year: int | None = None, who: Visitor = Depends(COUNTY)):
+    year = _year(year)
+    rows = await Calls(request, who).ranking(year)
+    return xlsx.download(f"乡镇票决项目考核-{year}.xlsx", f"{year}年考核",
+                         ["排名", "乡镇", "票决项目数", "完成", "完成率", "加分", "扣分", "净得分", "版本", "发布时间"],
+                         [[r["rank"], r["jurisdiction"], r["total_projects"], r["completed"], i18n.percent(r["completion_rate"]),
+                           float(r["bonus"]), float(r["deduction"]), float(r["net_points"]), r["version"],
+                           str(r["published_at"])[:19]] for r in rows])
+
+
+@router.post("/assessments")
+async def publish(request: Request, form: Annotated[FormData, Depends(checked_form)], who: Visitor = Depends(COUNTY)):
+    township, year = str(form.get("township", "")).strip(), _year(int(str(form.get("year") or 0)) if str(form.get("year") or "").isdigit() else None)
+    if not JURISDICTION.match(township):
+        return problem_page(request, "请填写乡镇（如 taihu.fuyu）。", status=422)
+    await Calls(request, who).publish(township, year, str(form.get("key") or "")[:64] or str(uuid4()))
+    return RedirectResponse(f"/county?year={year}", status_code=303)
