@@ -47,8 +47,8 @@ def state(p: dict[str, Any]) -> str:
 
 
 @router.get("")
-async def board(request: Request, year: int | None = None, who: Visitor = Depends(VIEWERS)):
-    year = year if year and 2000 <= year <= 2100 else date.today().year
+async def board(request: Request, year: str = "", who: Visitor = Depends(VIEWERS)):
+    year = int(year) if year.isdigit() and 2000 <= int(year) <= 2100 else date.today().year
     projects = await Calls(request, who).projects(year)
     return render(request, "board.html", {"projects": projects, "year": year, "state": state})
 

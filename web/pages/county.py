@@ -35,12 +35,12 @@ class Calls:
         return await self.services.call("POST", "scoring", "/assessments", self.token, {"jurisdiction": township, "year": year}, key=key)
 
 
-def _year(year: int | None) -> int:
-    return year if year and 2000 <= year <= 2100 else date.today().year
+def _year(year: str | None) -> int:
+    return int(year) if year and year.isdigit() and 2000 <= int(year) <= 2100 else date.today().year
 
 
 @router.get("")
-async def dashboard(request: Request, year: int | None = None, who: Visitor = Depends(COUNTY)):
+async def dashboard(request: Request, year: str = "", who: Visitor = Depends(COUNTY)):
     year = _year(year)
     rows = await Calls(request, who).ranking(year)
     chart = {"names": [r["jurisdiction"] for r in rows], "net": [float(r["net_points"]) for r in rows],
@@ -49,7 +49,7 @@ async def dashboard(request: Request, year: int | None = None, who: Visitor = De
 
 
 @router.get("/export.xlsx")
-async def export(request: Request, year: int | None = None, who: Visitor = Depends(COUNTY)):
+async def export(request: Request, year: str = "", who: Visitor = Depends(COUNTY)):
     year = _year(year)
     rows = await Calls(request, who).ranking(year)
     return xlsx.download(f"乡镇票决项目考核-{year}.xlsx", f"{year}年考核",
@@ -61,7 +61,7 @@ async def export(request: Request, year: int | None = None, who: Visitor = Depen
 
 @router.post("/assessments")
 async def publish(request: Request, form: Annotated[FormData, Depends(checked_form)], who: Visitor = Depends(COUNTY)):
-    township, year = str(form.get("township", "")).strip(), _year(int(str(form.get("year") or 0)) if str(form.get("year") or "").isdigit() else None)
+    township, year = str(form.get("township", "")).strip(), _year(str(form.get("year") or ""))
     if not JURISDICTION.match(township):
         return problem_page(request, "请填写乡镇（如 taihu.fuyu）。", status=422)
     await Calls(request, who).publish(township, year, str(form.get("key") or "")[:64] or str(uuid4()))

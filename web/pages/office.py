@@ -96,6 +96,11 @@ def _key(form: FormData) -> str:
     return key if 0 < len(key) <= 64 else str(uuid4())
 
 
+def _year(value: str) -> int | None:
+    year = _int(value)
+    return year if year and 2000 <= year <= 2100 else None
+
+
 def _int(value: Any, default: int | None = None) -> int | None:
     try:
         return int(str(value))
@@ -113,19 +118,21 @@ def _filtered(proposals: list[dict[str, Any]], stage: str, channel: str, q: str)
 
 
 @router.get("/proposals")
-async def proposals(request: Request, year: int | None = None, stage: str = "", channel: str = "", q: str = "",
-                    page: int = 1, who: Visitor = Depends(OFFICE)):
-    shown = _filtered(await Calls(request, who).proposals(year), stage, channel, q[:100])
-    paging = pages(len(shown), page, PAGE_SIZE)
+async def proposals(request: Request, year: str = "", stage: str = "", channel: str = "", q: str = "",
+                    page: str = "1", who: Visitor = Depends(OFFICE)):
+    year_ = _year(year)
+    shown = _filtered(await Calls(request, who).proposals(year_), stage, channel, q[:100])
+    paging = pages(len(shown), _int(page, 1) or 1, PAGE_SIZE)
     context = {"proposals": shown[paging["start"]:paging["end"]], "paging": paging, "stages": STAGES, "channels": CHANNELS,
-               "f": {"year": year or "", "stage": stage, "channel": channel, "q": q[:100]}}
+               "f": {"year": year_ or "", "stage": stage, "channel": channel, "q": q[:100]}}
     template = "office_proposals_table.html" if request.headers.get("hx-request") else "office_proposals.html"
     return render(request, template, context)
 
 
 @router.get("/proposals.xlsx")
-async def export_proposals(request: Request, year: int | None = None, stage: str = "", channel: str = "", q: str = "",
+async def export_proposals(request: Request, year: str = "", stage: str = "", channel: str = "", q: str = "",
                            who: Visitor = Depends(OFFICE)):
+    year = _year(year)
     shown = _filtered(await Calls(request, who).proposals(year), stage, channel, q[:100])
     return xlsx.download(f"提案-{year or '全部'}.xlsx", "提案", ["年度", "标题", "来源渠道", "地点", "类别", "估算投资(元)", "受益人数", "阶段", "处置"],
                          [[p["year"], p["title"], CHANNELS.get(p["channel"], p["channel"]), p.get("location"), p.get("category"),
@@ -177,8 +184,8 @@ async def slates(request: Request, who: Visitor = Depends(OFFICE)):
 
 
 @router.get("/slates/new")
-async def new_slate(request: Request, year: int | None = None, who: Visitor = Depends(OFFICE)):
-    candidates = [p for p in await Calls(request, who).proposals(year) if p["stage"] == "candidate"]
+async def new_slate(request: Request, year: str = "", who: Visitor = Depends(OFFICE)):
+    candidates = [p for p in await Calls(request, who).proposals(_year(year)) if p["stage"] == "candidate"]
     return render(request, "office_slate_new.html", {"candidates": candidates, "key": str(uuid4()), "chosen": set(), "v": {}})
 
 
@@ -207,9 +214,9 @@ async def slate(slate_id: UUID, request: Request, who: Visitor = Depends(OFFICE)
 
 
 @router.get("/roster")
-async def roster(request: Request, term: int = 1, who: Visitor = Depends(OFFICE)):
-    term = min(max(term, 1), 99)
-    return render(request, "office_roster.html", {"term": term, "roster": await Calls(request, who).roster(term), "key": str(uuid4())})
+async def roster(request: Request, term: str = "1", who: Visitor = Depends(OFFICE)):
+    term_ = min(max(_int(term, 1) or 1, 1), 99)
+    return render(request, "office_roster.html", {"term": term_, "roster": await Calls(request, who).roster(term_), "key": str(uuid4())})
 
 
 @router.post("/roster")
