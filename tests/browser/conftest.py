@@ -1,15 +1,17 @@
-"""Browser tests: Debian's Chromium driven by Playwright (no browser download), one browser per
-test session, the four services and the web front started once per module."""
+"""Browser tests: Debian's Chromium driven by Playwright (no browser download), one browser and
+one set of services with the web front for the browser tests of a run (each test works in a
+township of its own, or asserts only what it made), on ports of their own (base + 20) so they
+never meet the end-to-end tests' clusters."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from piaojue import processes
 from piaojue.screenshots import CHROMIUM, launch
-from tests.e2e.conftest import Cluster
 
 
 @pytest.fixture(scope="session")
@@ -26,12 +28,18 @@ def browser():
             browser.close()
 
 
-@pytest.fixture(scope="module")
-def site(settings, tmp_path_factory):
+@pytest.fixture(scope="session")
+def site_settings(settings):
+    return settings.model_copy(update={"base_port": settings.base_port + 20})
+
+
+@pytest.fixture(scope="session")
+def site(site_settings, tmp_path_factory):
     """The services and the pages, on this run's database and vhost; the pages' base URL."""
-    cluster = Cluster(settings, tmp_path_factory.mktemp("service-logs"))
-    cluster.start(*processes.EVERYTHING)
+    env = {**os.environ, "PIAOJUE_BASE_PORT": str(site_settings.base_port)}
+    procs = processes.start(site_settings, processes.EVERYTHING, env=env, log_dir=tmp_path_factory.mktemp("site-logs"))
     try:
-        yield settings.url("web")
+        processes.wait_ready(site_settings, procs)
+        yield site_settings.url("web")
     finally:
-        cluster.stop()
+        processes.stop(procs)

@@ -29,3 +29,40 @@ def watch(page) -> list[str]:
     page.on("pageerror", lambda e: problems.append(f"script error: {e}"))
     page.on("dialog", lambda d: (problems.append(f"dialog: {d.message}"), d.dismiss()))
     return problems
+
+
+def open_vote(settings, town: str, deputies: list[str], titles: list[str], seats: int) -> dict[str, Any]:
+    """Through the services' APIs (not the subject of these tests): a slate, a session with
+    everyone present, and an electronic vote opened. Returns the vote and its candidates."""
+    import uuid
+
+    import httpx
+
+    from shared.auth import Role, mint
+
+    def call(method: str, service: str, path: str, role: Role = Role.OFFICE, json: Any = None) -> Any:
+        token = mint("office" if role is Role.OFFICE else "chair", role, town, secret=settings.auth_secret)
+        response = httpx.request(method, settings.url(service) + path, json=json, timeout=30,
+                                 headers={"authorization": f"Bearer {token}", "idempotency-key": str(uuid.uuid4())})
+        assert response.status_code < 300, f"{method} {path}: {response.status_code} {response.text}"
+        return response.json()
+
+    ids = []
+    for title in titles:
+        proposal = call("POST", "intake", "/proposals", json={"year": 2025, "title": title, "channel": "grid"})
+        for stage in ("preliminary_review", "approved_by_party_committee", "candidate"):
+            call("POST", "intake", f"/proposals/{proposal['id']}/screening", json={"to": stage})
+        ids.append(proposal["id"])
+    slate = call("POST", "intake", "/slates", json={"title": f"{town} 候选清单", "year": 2025, "seats": seats, "proposal_ids": ids})
+    call("PUT", "ballot", "/terms/1/roster", json={"quota": len(deputies), "deputies": [{"deputy_id": d, "name": d} for d in deputies]})
+    session = call("POST", "ballot", "/sessions", json={"name": f"{town} 人代会", "year": 2025, "term": 1})
+    call("POST", "ballot", f"/sessions/{session['id']}/roll-call", json={"present": deputies})
+    import time
+
+    for _ in range(200):
+        if any(s["id"] == slate["id"] for s in call("GET", "ballot", "/slates")):
+            break
+        time.sleep(0.05)
+    vote = call("POST", "ballot", f"/sessions/{session['id']}/votes", json={"slate_id": slate["id"]})
+    call("POST", "ballot", f"/votes/{vote['id']}/open", Role.PRESIDING)
+    return {"id": vote["id"], "session": session["id"], "get": lambda: call("GET", "ballot", f"/votes/{vote['id']}")}
