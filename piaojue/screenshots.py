@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import sys
 import tempfile
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -66,8 +67,6 @@ async def live_vote(settings: Settings, town: str) -> dict[str, Any]:
         vote = await api.call("POST", "ballot", f"/sessions/{session['id']}/votes", office, {"slate_id": slates[-1]["id"]})
         await api.call("POST", "ballot", f"/votes/{vote['id']}/open", chair)
         paper = await api.call("GET", "ballot", f"/votes/{vote['id']}/ballot-paper", office)
-        import random
-
         rng = random.Random(1)
         candidates = [{"candidate_id": c["id"], "title": c["title"]} for c in paper["candidates"]]
         for deputy in present[10:41]:
@@ -98,10 +97,8 @@ def running_town(town: str = scenario.TOWN):
             print(f"starting the services and the pages (logs in {logs}) …", file=sys.stderr)
             procs = processes.start(settings, processes.EVERYTHING, env={**os.environ, **env}, log_dir=logs)
             processes.wait_ready(settings, procs)
-        try:
+        with suppress(AlreadyPlayed):  # the running services already hold the year: use it
             asyncio.run(scenario.run(settings, town=town))
-        except AlreadyPlayed:
-            pass
         yield settings, asyncio.run(live_vote(settings, town))
     finally:
         processes.stop(procs)

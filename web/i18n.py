@@ -26,7 +26,8 @@ EN = {
     "登录有效至 {time}": "Signed in until {time}",
     # sign-in
     "开发环境登录": "Development sign-in", "身份": "Role", "辖区": "Jurisdiction", "账号": "User", "姓名": "Name",
-    "仅用于开发和测试：正式部署使用统一身份认证登录。": "For development and tests only: a real deployment signs in through the identity service.",
+    "仅用于开发和测试：正式部署使用统一身份认证登录。":
+        "For development and tests only: a real deployment signs in through the identity service.",
     "人大办": "Congress office", "主持人": "Presiding officer", "人大代表": "Deputy", "监票人": "Teller", "牵头单位": "Lead unit",
     "县人大/县考核": "County", "群众": "Resident",
     # roles' home
@@ -43,7 +44,8 @@ EN = {
     "返回修改": "Change", "投出后不能更改。": "Once cast, a ballot cannot be changed.", "未选择": "Not marked",
     "投票成功": "Your ballot is cast", "您的选票已记录": "Your ballot was recorded", "回执码": "Receipt code",
     "请记下回执码：结果确认后可用它核对您的选票已被计入。回执码只显示这一次，不会显示您的选择。":
-        "Write down the receipt code: after certification you can check that your ballot was counted. It is shown only once and does not show your choices.",
+        "Write down the receipt code: after certification you can check that your ballot was counted. "
+        "It is shown only once and does not show your choices.",
     "网络中断前您的选票已经记录，本轮不会重复计票。回执码只在第一次显示，无法再次显示。":
         "Your ballot had been recorded before the connection dropped; it is counted once. The receipt code is shown only the first time.",
     "您本轮已投过票，每位代表每轮只能投一票。": "You have already voted in this round: one ballot per deputy and round.",
@@ -59,7 +61,8 @@ EN = {
     "开始第 {round} 轮": "Open round {round}", "结束表决并计票": "Close and count", "确认结果": "Certify the result",
     "大屏": "Big screen", "结果公告": "Result announcement", "入选": "Chosen", "未入选": "Not chosen", "名次": "Rank",
     "候选项目": "Candidate", "草拟": "Draft", "进行中": "Open", "已计票": "Counted", "已确认": "Certified",
-    "投票进行中": "Voting in progress", "计票中不显示得票，结束后公布。": "No counts are shown while voting is open; they are announced at the close.",
+    "投票进行中": "Voting in progress",
+    "计票中不显示得票，结束后公布。": "No counts are shown while voting is open; they are announced at the close.",
     "需另行票决": "A further round is needed", "通过": "Passed", "得票": "Votes",
     # office
     "提案": "Proposal", "标题": "Title", "内容": "Content", "地点": "Location", "类别": "Category", "来源渠道": "Channel",

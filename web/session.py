@@ -68,7 +68,8 @@ def decode(cookie: str, settings: Settings) -> Visitor | None:
     body, _, sig = cookie.rpartition(".")
     if not body or len(cookie) > 8192:
         return None
-    if not hmac.compare_digest(hmac.new(_key(settings), body.encode(), hashlib.sha256).hexdigest(), sig):
+    expected = hmac.new(_key(settings), body.encode(errors="replace"), hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected.encode(), sig.encode(errors="replace")):
         return None
     try:
         data: dict[str, Any] = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))

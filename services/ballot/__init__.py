@@ -3,8 +3,8 @@
 from pathlib import Path
 
 from services.ballot.api import router
-from services.ballot.listing import router as listing
 from services.ballot.events import projects, slates
+from services.ballot.listing import router as listing
 from shared.service import Service
 
 router.include_router(listing)  # read-only lists for the pages

@@ -134,7 +134,8 @@ async def export_proposals(request: Request, year: str = "", stage: str = "", ch
                            who: Visitor = Depends(OFFICE)):
     year = _year(year)
     shown = _filtered(await Calls(request, who).proposals(year), stage, channel, q[:100])
-    return xlsx.download(f"提案-{year or '全部'}.xlsx", "提案", ["年度", "标题", "来源渠道", "地点", "类别", "估算投资(元)", "受益人数", "阶段", "处置"],
+    headers = ["年度", "标题", "来源渠道", "地点", "类别", "估算投资(元)", "受益人数", "阶段", "处置"]
+    return xlsx.download(f"提案-{year or '全部'}.xlsx", "提案", headers,
                          [[p["year"], p["title"], CHANNELS.get(p["channel"], p["channel"]), p.get("location"), p.get("category"),
                            float(p["estimated_budget"]) if p.get("estimated_budget") is not None else None, p.get("beneficiaries"),
                            STAGES.get(p["stage"], p["stage"]), p.get("disposition") or ""] for p in shown])
