@@ -3,6 +3,7 @@
 document.addEventListener("click", (event) => {
   const back = event.target.closest("[data-back]");
   if (back && history.length > 1) { event.preventDefault(); history.back(); }
+  if (event.target.closest("[data-print]")) { event.preventDefault(); window.print(); }
 });
 document.addEventListener("submit", (event) => {
   const form = event.target;
