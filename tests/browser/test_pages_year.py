@@ -7,6 +7,7 @@ exports the table. Every page on the way passes axe-core and breaks nothing unde
 
 from __future__ import annotations
 
+import io
 import re
 
 from openpyxl import load_workbook
@@ -206,7 +207,8 @@ def test_the_year_through_the_pages(site, browser):
     axe(county, "county")
     with county.expect_download() as download:
         county.click("text=导出 Excel")
-    sheet = load_workbook(download.value.path()).active
+    with open(download.value.path(), "rb") as file:  # the download keeps no .xlsx name, which openpyxl wants
+        sheet = load_workbook(io.BytesIO(file.read())).active
     assert [c.value for c in sheet[1]][:3] == ["排名", "乡镇", "票决项目数"] and sheet["B2"].value == TOWN
 
     for page in (resident, office, chair, screen, unit, county):
