@@ -41,7 +41,8 @@ def lang_of(request: Request) -> str:
 
 
 def render(request: Request, template: str, context: dict[str, Any] | None = None, status: int = 200,
-           page_class: str = "") -> HTMLResponse:
+           page_class: str = "", light: bool = False) -> HTMLResponse:
+    """``light``: a page for a phone on a slow connection (the ballot): no htmx, only its own small script."""
     lang = lang_of(request)
     who: Visitor | None = request.state.visitor
     context = context or {}
@@ -54,7 +55,7 @@ def render(request: Request, template: str, context: dict[str, Any] | None = Non
         "nav": NAV.get(Role(who.role), []) if who else [], "role_label": _role_label(who), "large": request.cookies.get("size") == "large",
         "date": lambda v: i18n.cn_date(v, lang), "yuan": lambda v: i18n.yuan(v, lang), "dev": dev_sign_in_enabled(),
         "until": (lambda: datetime.fromtimestamp(who.expires_at).strftime("%H:%M")) if who else None,
-        "page_class": page_class,
+        "page_class": page_class, "light": light,
     }
     return HTMLResponse(env.get_template(template).render(**frame, **context), status_code=status)
 

@@ -142,7 +142,11 @@ def test_the_ballot_in_wechats_browser_on_a_phone_and_at_200_percent_zoom(site, 
     page = deputy(browser, site, "K6", viewport={"width": 360, "height": 640}, user_agent=WECHAT_UA, is_mobile=True,
                   has_touch=True)
     page.goto(f"{site}/vote")
+    sizes: dict[str, int] = {}
+    page.on("response", lambda r: sizes.__setitem__(r.url, len(r.body())) if r.status == 200 else None)
     page.locator("a.tile").first.tap()
+    page.wait_for_load_state("load")
+    assert sum(sizes.values()) < 40_000, sizes  # the ballot and all it loads: light enough for a slow connection
     for fieldset in page.locator("fieldset").all():
         box = fieldset.get_by_text("弃权", exact=True).bounding_box()
         assert box["height"] >= 44 and box["width"] >= 44  # large touch targets

@@ -17,7 +17,7 @@ from shared.auth import Role
 from web.auth import checked_form, signed_in
 from web.client import ServiceDown, Services, refused
 from web.session import Visitor
-from web.ui import render
+from web.ui import render as _render
 
 router = APIRouter()
 DEPUTY = signed_in(Role.DEPUTY)
@@ -44,6 +44,11 @@ class Calls:
     async def cast(self, vote_id: UUID, marks: dict[str, str], key: str):
         return await self.services.response("POST", "ballot", f"/votes/{vote_id}/ballots", self.token,
                                             {"marks": marks}, key=key)
+
+
+def render(request: Request, template: str, context: dict[str, Any], status: int = 200):
+    """Every voting page is light: no htmx, only its own small script (phones on a slow connection)."""
+    return _render(request, template, context, status=status, light=True)
 
 
 def _marks(form: FormData, paper: dict[str, Any]) -> dict[str, str]:
