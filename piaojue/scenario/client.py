@@ -58,6 +58,14 @@ class Api:
             raise ScenarioError(f"{method} {service}{path}: {response.status_code} {response.text}")
         return response.json()
 
+    async def upload(self, service: str, path: str, who: str, content: bytes, media_type: str) -> Any:
+        response = await self.client.post(self.settings.url(service) + path, content=content,
+                                          headers={"authorization": f"Bearer {who}", "content-type": media_type,
+                                                   "idempotency-key": str(uuid4())})
+        if response.status_code >= 400:
+            raise ScenarioError(f"POST {service}{path}: {response.status_code} {response.text}")
+        return response.json()
+
     async def ok(self, service: str, path: str, who: str) -> bool:
         return (await self.request("GET", service, path, who)).status_code == 200
 
@@ -91,6 +99,9 @@ class Year:
     present: list[str] = field(default_factory=list)
     projects: list[dict[str, Any]] = field(default_factory=list)
     supervised: list[dict[str, Any]] = field(default_factory=list)
+    activities: dict[str, dict[str, Any]] = field(default_factory=dict)
+    receiver: str | None = None  # the county's webhook receiver, if one runs (piaojue county-receiver)
+    receiver_secret: str | None = None
     rng: random.Random = field(default_factory=random.Random)  # the deputies' draws, seeded by the ballot stage
 
     def token(self, sub: str, role: Role, jurisdiction: str | None = None) -> str:
