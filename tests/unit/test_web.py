@@ -77,3 +77,10 @@ def test_no_template_carries_inline_script_or_style_the_csp_would_block():
         text = file.read_text()
         assert not re.search(r"<script(?![^>]*\b(src=|type=\"application/json\"))", text), file.name
         assert not re.search(r"\sstyle=|<style|\son[a-z]+=|javascript:", text), file.name
+
+
+def test_every_template_compiles():
+    from web.ui import env
+
+    for file in (WEB / "templates").glob("*.html"):
+        env.get_template(file.name)

@@ -1,10 +1,10 @@
-"""The project board (监督): every voted project of the year with its latest progress and its
-completion, and each project's history. The office assigns a project's lead unit here.
-Colours by progress against the plan come with the supervision issue's plans; until then a
-project is coloured by its completion alone (completed, under way, not completed)."""
+"""The project board (进度看板): every voted project of the year with its progress against its plan,
+coloured as the supervision service judges it (the colour always with its words), its score and
+rating; each project's history. The office assigns a project's lead unit here."""
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Annotated, Any
 from uuid import UUID, uuid4
@@ -17,7 +17,7 @@ from shared.auth import Role
 from web.auth import checked_form, signed_in
 from web.client import Services
 from web.session import Visitor
-from web.ui import render
+from web.ui import problem_page, render
 
 router = APIRouter(prefix="/board")
 VIEWERS = signed_in(Role.OFFICE, Role.COUNTY, Role.PRESIDING, Role.DEPUTY)
@@ -29,11 +29,12 @@ class Calls:
         self.services: Services = request.app.state.services
         self.token = who.token
 
-    async def projects(self, year: int) -> list[dict[str, Any]]:
-        projects = await self.services.call("GET", "supervision", "/projects", self.token, params={"year": year})
+    async def board(self, year: int) -> dict[str, Any]:
+        board = await self.services.call("GET", "supervision", "/board", self.token, params={"year": year})
         scores = {s["id"]: s for s in await self.services.call("GET", "scoring", "/projects", self.token, params={"year": year})}
-        return [{**p, "score": scores.get(p["id"], {}).get("score"), "satisfaction": scores.get(p["id"], {}).get("satisfaction")}
-                for p in projects]
+        board["projects"] = [{**p, "score": scores.get(p["id"], {}).get("score"),
+                              "satisfaction": scores.get(p["id"], {}).get("satisfaction")} for p in board["projects"]]
+        return board
 
     async def project(self, project_id: UUID) -> dict[str, Any]:
         return await self.services.call("GET", "supervision", f"/projects/{project_id}", self.token)
@@ -42,15 +43,15 @@ class Calls:
         return await self.services.call("PUT", "supervision", f"/projects/{project_id}/assignment", self.token, body, key=key)
 
 
-def state(p: dict[str, Any]) -> str:
-    return {"completed": "done", "basically_completed": "done", "not_completed": "late"}.get(p.get("completion") or "", "open")
+# The service's colours, each with the words that carry its meaning (colour is never alone).
+COLOURS = {"red": "严重滞后", "yellow": "滞后", "green": "正常推进", "blue": "已完成并验收"}
 
 
 @router.get("")
 async def board(request: Request, year: str = "", who: Visitor = Depends(VIEWERS)):
     year = int(year) if year.isdigit() and 2000 <= int(year) <= 2100 else date.today().year
-    projects = await Calls(request, who).projects(year)
-    return render(request, "board.html", {"projects": projects, "year": year, "state": state})
+    board = await Calls(request, who).board(year)
+    return render(request, "board.html", {"board": board, "year": year, "colours": COLOURS})
 
 
 @router.get("/projects/{project_id}")
@@ -62,10 +63,26 @@ async def project(project_id: UUID, request: Request, who: Visitor = Depends(VIE
 @router.post("/projects/{project_id}/assignment")
 async def assign(project_id: UUID, request: Request, form: Annotated[FormData, Depends(checked_form)],
                  who: Visitor = Depends(OFFICE)):
-    body = {k: str(form.get(k, "")).strip()[:100] for k in ("lead_unit", "leader")}
-    if form.get("deadline"):
-        body["deadline"] = str(form.get("deadline"))[:10]
-    if form.get("budget"):
-        body["budget"] = str(form.get("budget")).replace(",", "")[:15]
-    await Calls(request, who).assign(project_id, body, str(form.get("key") or "")[:64] or str(uuid4()))
+    """The project's plan (the service replaces it whole): lead unit, leader, budget, deadline, and
+    the milestones (时间节点), one per line: ``2025-06-30 50 主体完工``."""
+    calls = Calls(request, who)
+    project = await calls.project(project_id)
+    body: dict[str, Any] = {k: project[k] for k in ("funding_source", "presidium_member") if project.get(k)}
+    for name in ("lead_unit", "leader", "deadline", "budget"):
+        value = str(form.get(name) or "").replace(",", "").strip()[:100]
+        if value:
+            body[name] = value
+    body["milestones"], bad = [], []
+    for n, line in enumerate(str(form.get("milestones") or "").splitlines()[:24], 1):
+        parts = line.split(None, 2)
+        if not parts:
+            continue
+        if len(parts) < 2 or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", parts[0]) or not parts[1].rstrip("%").isdigit():
+            bad.append(str(n))
+            continue
+        body["milestones"].append({"due_on": parts[0], "expected_percent": int(parts[1].rstrip("%")),
+                                   "description": parts[2] if len(parts) > 2 else ""})
+    if bad:
+        return problem_page(request, "计划节点每行：日期 百分比 说明（如 2025-06-30 50 主体完工）", f"行 {', '.join(bad)}", status=422)
+    await calls.assign(project_id, body, str(form.get("key") or "")[:64] or str(uuid4()))
     return RedirectResponse(f"/board/projects/{project_id}", status_code=303)
