@@ -36,7 +36,8 @@ def site_settings(settings):
 @pytest.fixture(scope="session")
 def site(site_settings, tmp_path_factory):
     """The services and the pages, on this run's database and vhost; the pages' base URL."""
-    env = {**os.environ, "PIAOJUE_BASE_PORT": str(site_settings.base_port)}
+    # a small pool each: the machine's PostgreSQL is shared, and these pages need few connections
+    env = {**os.environ, "PIAOJUE_BASE_PORT": str(site_settings.base_port), "PIAOJUE_DB_POOL_MAX": "4"}
     procs = processes.start(site_settings, processes.EVERYTHING, env=env, log_dir=tmp_path_factory.mktemp("site-logs"))
     try:
         processes.wait_ready(site_settings, procs)

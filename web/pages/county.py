@@ -1,21 +1,22 @@
 """The county dashboard: townships side by side and ranked (the scoring service ranks them),
-with ECharts charts, each beside a table that says the same in text, and an xlsx export."""
+with ECharts charts, each beside a table that says the same in text, and the scoring
+service's own ranking sheet (xlsx) passed through, so the sheet is defined once."""
 
 from __future__ import annotations
 
 from datetime import date
 from typing import Annotated, Any
+from urllib.parse import quote
 from uuid import uuid4
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import RedirectResponse
+from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import FormData
 
 from shared.auth import Role
-from web import i18n
 from web.auth import JURISDICTION, checked_form, signed_in
-from web.client import Services
-from web.pages import xlsx
+from web.client import Services, refused
+from web.pages.xlsx import XLSX
 from web.session import Visitor
 from web.ui import problem_page, render
 
@@ -30,6 +31,12 @@ class Calls:
 
     async def ranking(self, year: int) -> list[dict[str, Any]]:
         return await self.services.call("GET", "scoring", "/assessments", self.token, params={"year": year})
+
+    async def sheet(self, year: int):
+        response = await self.services.response("GET", "scoring", "/assessments.xlsx", self.token, params={"year": year})
+        if response.status_code != 200:
+            raise refused(response)
+        return response.content
 
     async def publish(self, township: str, year: int, key: str) -> dict[str, Any]:
         return await self.services.call("POST", "scoring", "/assessments", self.token, {"jurisdiction": township, "year": year}, key=key)
@@ -51,12 +58,9 @@ async def dashboard(request: Request, year: str = "", who: Visitor = Depends(COU
 @router.get("/export.xlsx")
 async def export(request: Request, year: str = "", who: Visitor = Depends(COUNTY)):
     year = _year(year)
-    rows = await Calls(request, who).ranking(year)
-    return xlsx.download(f"乡镇票决项目考核-{year}.xlsx", f"{year}年考核",
-                         ["排名", "乡镇", "票决项目数", "完成", "完成率", "加分", "扣分", "净得分", "版本", "发布时间"],
-                         [[r["rank"], r["jurisdiction"], r["total_projects"], r["completed"], i18n.percent(r["completion_rate"]),
-                           float(r["bonus"]), float(r["deduction"]), float(r["net_points"]), r["version"],
-                           str(r["published_at"])[:19]] for r in rows])
+    content = await Calls(request, who).sheet(year)
+    return Response(content, media_type=XLSX, headers={
+        "content-disposition": f"attachment; filename*=UTF-8''{quote(f'乡镇票决项目考核-{year}.xlsx')}"})
 
 
 @router.post("/assessments")

@@ -10,6 +10,8 @@ from fastapi.responses import Response
 from openpyxl import Workbook
 from openpyxl.styles import Font
 
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
 
 def download(filename: str, sheet: str, headers: list[str], rows: list[list[Any]]) -> Response:
     book = Workbook()
@@ -25,5 +27,5 @@ def download(filename: str, sheet: str, headers: list[str], rows: list[list[Any]
         ws.column_dimensions[column[0].column_letter].width = min(60, max(10, *(len(str(c.value or "")) * 2 for c in column)))
     buffer = io.BytesIO()
     book.save(buffer)
-    return Response(buffer.getvalue(), media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    return Response(buffer.getvalue(), media_type=XLSX,
                     headers={"content-disposition": f"attachment; filename*=UTF-8''{quote(filename)}"})
