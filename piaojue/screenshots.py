@@ -160,7 +160,9 @@ def take(out: Path, town: str = scenario.TOWN) -> list[Path]:
                     page.goto(base + path)
                     page.wait_for_load_state("networkidle") if name == "county" else page.wait_for_load_state()
                     file = out / f"{name}.{'screen' if name.startswith('screen-') else size_name}.png"
-                    page.screenshot(path=str(file), full_page=not name.startswith("screen-"))
+                    # The big screen does not scroll; the ballot is shown as the deputy first sees it
+                    # (its counter sticks to the bottom of the screen); every other page whole.
+                    page.screenshot(path=str(file), full_page=not name.startswith(("screen-", "vote-ballot")))
                     page.close()
                     written.append(file)
                     print(f"{file}  ({file.stat().st_size // 1024} kB)")

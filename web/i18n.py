@@ -95,7 +95,7 @@ EN = {
     "票决项目数": "Voted projects", "排名": "Rank", "净得分排名": "Ranking by net points", "完成率比较": "Completion rates",
     "图表的文字版本见右侧表格。": "The table beside the chart gives the same figures as text.",
     "发布考核结果": "Publish the assessment", "尚无考核结果。": "No assessment yet.", "得分": "Score", "测评": "Rating",
-    "尚无项目。": "No projects yet.", "最新进度": "Latest progress",
+    "尚无项目。": "No projects yet.", "项目": "Project", "最新进度": "Latest progress",
     "计划": "Plan", "状态": "State", "计划节点": "Planned milestones", "补报": "Backdated",
     "每行：日期 百分比 说明": "one per line: date, percent, description",
     "计划节点每行：日期 百分比 说明（如 2025-06-30 50 主体完工）":
