@@ -29,7 +29,7 @@ from web.ui import NAV, problem_page, render
 
 log = structlog.get_logger()
 STATIC = Path(__file__).parent / "static"
-MAX_BODY = 1024 * 1024  # a form is a few kB; over a MiB is refused here, 10,000+ characters by the form
+MAX_BODY = 6 * 1024 * 1024  # a form is a few kB, a photo at most 5 MB; more is refused before it is read
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -30,6 +30,7 @@ from web.session import ANON_CSRF, Visitor, cookie
 router = APIRouter()
 JURISDICTION = re.compile(r"^[a-z0-9]+(\.[a-z0-9]+){0,3}$")
 SUBJECT = re.compile(r"^[^\x00-\x1f\x7f<>\"'&]{1,64}$")
+PART_MAX = 6 * 1024 * 1024  # one form field or file: a 5 MB photo fits, the rest is refused
 ROLE_LABELS = {Role.OFFICE: "人大办", Role.PRESIDING: "主持人", Role.DEPUTY: "人大代表", Role.TELLER: "监票人",
                Role.LEAD_UNIT: "牵头单位", Role.COUNTY: "县人大/县考核"}
 
@@ -107,7 +108,7 @@ def csrf_token(request: Request) -> str:
 
 async def checked_form(request: Request) -> FormData:
     """The posted form, once its CSRF token matches this page session's."""
-    form = await request.form()
+    form = await request.form(max_part_size=PART_MAX)
     sent = form.get("csrf")
     who: Visitor | None = request.state.visitor
     expected = who.csrf if who is not None else cookie(request.scope, ANON_CSRF)

@@ -31,12 +31,15 @@ class Services:
         self.settings, self.client = settings, client
 
     async def response(self, method: str, service: str, path: str, token: str, json: Any = None,
-                       params: dict | None = None, key: str | None = None) -> httpx.Response:
+                       params: dict | None = None, key: str | None = None, content: bytes | None = None,
+                       content_type: str | None = None) -> httpx.Response:
         headers = {"authorization": f"Bearer {token}"}
         if key:
             headers["idempotency-key"] = key
+        if content_type:
+            headers["content-type"] = content_type
         try:
-            return await self.client.request(method, self.settings.url(service) + path, json=json,
+            return await self.client.request(method, self.settings.url(service) + path, json=json, content=content,
                                              params={k: v for k, v in (params or {}).items() if v not in (None, "")},
                                              headers=headers)
         except httpx.HTTPError as exc:

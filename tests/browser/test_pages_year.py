@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import io
 import re
+import struct
+import zlib
 
+import httpx
 from openpyxl import load_workbook
 from playwright.sync_api import expect
 
 from piaojue.screenshots import DESKTOP, PHONE, SCREEN, WECHAT_UA
+from shared.auth import Role, mint
 from tests.browser.support import axe, sign_in, watch
 
 TOWN = "taihu.fuyu"
@@ -45,7 +49,26 @@ def until(page, url: str, text: str, tries: int = 60) -> None:
     raise AssertionError(f"{url} never showed {text!r}")
 
 
-def test_the_year_through_the_pages(site, browser):
+def png() -> bytes:
+    """A real 2×2 PNG, made here."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = b"".join(b"\x00" + b"\xb4\x23\x18" * 2 for _ in range(2))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 2, 2, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+def inspect(settings, project_id: str, problem: str) -> None:
+    """The office records a concentrated inspection (集中视察) with a finding (its page is not built yet)."""
+    token = mint("fuyu-office", Role.OFFICE, TOWN, secret=settings.auth_secret)
+    response = httpx.post(f"{settings.url('supervision')}/projects/{project_id}/inspections", timeout=30,
+                          headers={"authorization": f"Bearer {token}"},
+                          json={"kind": "concentrated_inspection", "inspected_on": "2025-06-30", "findings": [{"problem": problem}]})
+    assert response.status_code == 201, response.text
+
+
+def test_the_year_through_the_pages(site, site_settings, browser):
     # --- a resident proposes from a phone
     resident = person(browser, site, viewport=PHONE, user_agent=WECHAT_UA, is_mobile=True, has_touch=True)
     resident.goto(f"{site}/propose")
@@ -194,6 +217,16 @@ def test_the_year_through_the_pages(site, browser):
     expect(unit.locator("tbody")).to_contain_text("60%")
     expect(unit.locator("tbody")).to_contain_text("30.00 万元")
     axe(unit, "unit project")
+
+    # --- an inspection finds a problem; the unit answers the rectification item
+    project_id = unit.url.rsplit("/", 1)[1]
+    inspect(site_settings, project_id, "路灯亮度不足，夜间仍看不清")
+    unit.goto(f"{site}/unit")
+    expect(unit.locator("#items ~ section")).to_contain_text("路灯亮度不足")
+    unit.fill('textarea[name="text"]', "已更换为 60W 灯具")
+    press(unit, "提交整改反馈")
+    expect(unit.locator("#items ~ section")).to_contain_text("已反馈待验证")
+    axe(unit, "rectification items")
 
     # --- the county ranks the township and exports the table
     county = person(browser, site, "county", "taihu-kaohe", "taihu")

@@ -10,18 +10,19 @@ from typing import Annotated, Any
 from uuid import UUID, uuid4
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import RedirectResponse
+from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import FormData
 
 from shared.auth import Role
 from web.auth import checked_form, signed_in
-from web.client import Services
+from web.client import Services, refused
 from web.session import Visitor
 from web.ui import problem_page, render
 
 router = APIRouter(prefix="/board")
 VIEWERS = signed_in(Role.OFFICE, Role.COUNTY, Role.PRESIDING, Role.DEPUTY)
 OFFICE = signed_in(Role.OFFICE)
+PHOTO_VIEWERS = signed_in(Role.OFFICE, Role.COUNTY, Role.PRESIDING, Role.DEPUTY, Role.LEAD_UNIT)
 
 
 class Calls:
@@ -38,6 +39,12 @@ class Calls:
 
     async def project(self, project_id: UUID) -> dict[str, Any]:
         return await self.services.call("GET", "supervision", f"/projects/{project_id}", self.token)
+
+    async def photo(self, photo_id: UUID):
+        response = await self.services.response("GET", "supervision", f"/photos/{photo_id}", self.token)
+        if response.status_code != 200:
+            raise refused(response)
+        return response.content, response.headers.get("content-type", "application/octet-stream")
 
     async def assign(self, project_id: UUID, body: dict[str, Any], key: str) -> dict[str, Any]:
         return await self.services.call("PUT", "supervision", f"/projects/{project_id}/assignment", self.token, body, key=key)
@@ -58,6 +65,13 @@ async def board(request: Request, year: str = "", who: Visitor = Depends(VIEWERS
 async def project(project_id: UUID, request: Request, who: Visitor = Depends(VIEWERS)):
     return render(request, "board_project.html", {"p": await Calls(request, who).project(project_id), "key": str(uuid4()),
                                                   "office": who.role == Role.OFFICE})
+
+
+@router.get("/photos/{photo_id}")
+async def photo(photo_id: UUID, request: Request, who: Visitor = Depends(PHOTO_VIEWERS)):
+    """A progress report's photo, fetched with the viewer's token (an <img> cannot send one)."""
+    content, media_type = await Calls(request, who).photo(photo_id)
+    return Response(content, media_type=media_type, headers={"cache-control": "private, max-age=3600"})
 
 
 @router.post("/projects/{project_id}/assignment")
