@@ -1,4 +1,4 @@
-"""Start and stop the four services, and the web front (``web``), as separate processes."""
+"""Start and stop the five services, and the web front (``web``), as separate processes."""
 
 from __future__ import annotations
 

@@ -51,6 +51,8 @@ QUEUES: dict[str, tuple[str, ...]] = {
         "supervision.project.completed",
     ),
     "scoring.ratings": ("ballot.satisfaction.certified",),
+    "ballot.credentials": ("identity.credential.revoked",),  # voting credentials no longer good
+    "identity.sessions": ("ballot.session.created", "ballot.attendance.recorded"),  # check-in codes, who is present
     # The county assessment system's inbox (县考核): it reads scores from here.
     "county.assessments": ("scoring.assessment.updated",),
 }

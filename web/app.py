@@ -147,6 +147,8 @@ class BodyLimit:
 
 def main() -> None:
     settings = get_settings()
+    if settings.env == "production" and len(settings.web_secret) < 32:
+        raise SystemExit("PIAOJUE_WEB_SECRET must be set (32 characters or more) in production: it signs the pages' sessions")
     parser = argparse.ArgumentParser(prog="python -m web")
     parser.add_argument("--port", type=int, default=settings.port("web"))
     parser.add_argument("--host", default=settings.http_host)

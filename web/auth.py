@@ -61,9 +61,21 @@ def issue(role: Role, jurisdiction: str, sub: str, name: str = "") -> Visitor:
     """A signed-in page session for this person. Development: a token minted here (12 hours).
     Identity service: exchange the account's password (or the deputy's check-in credential) for
     its access token instead, and keep the rest."""
-    token = mint(sub, role, jurisdiction, name=name, ttl_s=12 * 3600)
+    claims = {"unit": sub} if role is Role.LEAD_UNIT else {}  # a lead unit's token names its unit
+    token = mint(sub, role, jurisdiction, name=name, ttl_s=12 * 3600, **claims)
     exp = jwt.decode(token, options={"verify_signature": False})["exp"]
     return Visitor(token=token, sub=sub, role=str(role), jurisdiction=jurisdiction, name=name or sub, token_exp=exp)
+
+
+async def voting_token(request: Request, who: Visitor, session_id: str) -> str:
+    """What a deputy casts with: the voting credential for this session. Identity service: the
+    token the deputy's device received at check-in (签到) already is it. Development sign-in:
+    one is minted here for the session, with the claims identity would give (session, term)."""
+    claims = jwt.decode(who.token, options={"verify_signature": False})
+    if claims.get("session") == str(session_id) or not dev_sign_in_enabled():
+        return who.token  # else the ballot service refuses it, in its own words
+    session = await request.app.state.services.call("GET", "ballot", f"/sessions/{session_id}", who.token)
+    return mint(who.sub, Role.DEPUTY, who.jurisdiction, name=who.name, ttl_s=3600, session=str(session_id), term=session["term"])
 
 
 def resident_token(jurisdiction: str) -> str:

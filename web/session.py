@@ -2,7 +2,7 @@
 
 The cookie (``pj_session``, HttpOnly, SameSite=Lax, Secure when ``PIAOJUE_COOKIE_SECURE``) holds
 the person's access token, who they are, a CSRF token and an idle deadline; it is signed with a
-key derived from the deployment's secret, so nothing is kept in the process (any replica serves
+key derived from ``PIAOJUE_WEB_SECRET``, so nothing is kept in the process (any replica serves
 any page). Every page seen while signed in renews the deadline; forms carry the CSRF token and a
 POST without it is refused."""
 
@@ -53,8 +53,11 @@ class Visitor:
         return min(self.idle_until, self.token_exp) if self.token_exp else self.idle_until
 
 
+DEVELOPMENT_SECRET = "piaojue-web-development-secret"  # public: development only (production refuses to start without one)
+
+
 def _key(settings: Settings) -> bytes:
-    return hashlib.sha256(b"piaojue-web-session:" + settings.auth_secret.encode()).digest()
+    return hashlib.sha256(b"piaojue-web-session:" + (settings.web_secret or DEVELOPMENT_SECRET).encode()).digest()
 
 
 def encode(visitor: Visitor, settings: Settings) -> str:

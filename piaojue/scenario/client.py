@@ -35,12 +35,15 @@ class Api:
     town: str
     tokens: dict[str, str] = field(default_factory=dict)
 
-    def token(self, sub: str, role: Role, jurisdiction: str | None = None) -> str:
-        """The one place the scenario gets its tokens."""
+    def token(self, sub: str, role: Role, jurisdiction: str | None = None, **claims: Any) -> str:
+        """The one place the scenario gets its tokens: from the development issuer, with the claims
+        identity would give (a lead unit names its unit; a deputy's voting credential its session and term)."""
         jurisdiction = jurisdiction or self.town
-        key = f"{sub}/{role}/{jurisdiction}"
+        if role == Role.LEAD_UNIT:
+            claims.setdefault("unit", sub)
+        key = f"{sub}/{role}/{jurisdiction}/{sorted(claims.items())}"
         if key not in self.tokens:
-            self.tokens[key] = mint(sub, role, jurisdiction, secret=self.settings.auth_secret)
+            self.tokens[key] = mint(sub, role, jurisdiction, **claims)
         return self.tokens[key]
 
     async def request(self, method: str, service: str, path: str, who: str, json: Any = None,
@@ -104,8 +107,8 @@ class Year:
     receiver_secret: str | None = None
     rng: random.Random = field(default_factory=random.Random)  # the deputies' draws, seeded by the ballot stage
 
-    def token(self, sub: str, role: Role, jurisdiction: str | None = None) -> str:
-        return self.api.token(sub, role, jurisdiction)
+    def token(self, sub: str, role: Role, jurisdiction: str | None = None, **claims: Any) -> str:
+        return self.api.token(sub, role, jurisdiction, **claims)
 
     @property
     def office(self) -> str:  # 人大办

@@ -20,16 +20,28 @@ from pydantic import BaseModel, Field
 
 from services.ballot import domain, store
 from services.ballot.domain import Mark, Satisfaction, VoteRules
-from shared.auth import Principal, Role, in_scope, require, scope_sql
-from shared.contracts.ballot import CandidateResult, RatedProject, ResultCertified, RoundCounts, SatisfactionCertified
+from shared.auth import Principal, Role, require
+from shared.contracts.ballot import (
+    AttendanceRecorded,
+    CandidateResult,
+    RatedProject,
+    ResultCertified,
+    RoundCounts,
+    SatisfactionCertified,
+    SessionCreated,
+)
 from shared.db import UnitOfWork
 from shared.http import Problem, command, stored_answer
 
 router = APIRouter(tags=["ballot 票决"])
-OFFICE = require(Role.OFFICE)
-CHAIR = require(Role.OFFICE, Role.PRESIDING)
-TELLER = require(Role.TELLER)
-ANYONE = require()
+# Writes belong to the congress of the session's own jurisdiction: never the county's token in a
+# township's session (own=True). Reads: anyone in scope, and the hall display for its session.
+OFFICE = require(Role.OFFICE, own=True)
+CHAIR = require(Role.OFFICE, Role.PRESIDING, own=True)
+TELLER = require(Role.TELLER, own=True)
+DEPUTY = require(Role.DEPUTY, own=True)
+PRESIDING = require(Role.PRESIDING, own=True)
+ANYONE = require(display=True)
 
 
 class DeputyIn(BaseModel):
@@ -147,6 +159,7 @@ async def create_session(body: SessionIn, request: Request, who: Principal = Dep
             session_id, who.jurisdiction, body.term, body.name, body.year,
         )
         await uow.audit(who.jurisdiction, who.sub, "create", "session", session_id, after=body.model_dump())
+        await uow.emit(SessionCreated(session_id=session_id, term=body.term, name=body.name, year=body.year), who.jurisdiction)
         return {"id": session_id, **body.model_dump(), **await store.attendance(uow.conn, session_id)}
 
     return await command(request, who.sub, act, 201)
@@ -179,6 +192,9 @@ async def roll_call(session_id: UUID, body: RollCallIn, request: Request, who: P
         )
         counts = await store.attendance(uow.conn, session_id)
         await uow.audit(who.jurisdiction, who.sub, "roll-call", "session", session_id, after=body.model_dump())
+        # identity: who may check in for a voting credential, whose credential ends (离场)
+        await uow.emit(AttendanceRecorded(session_id=session_id, term=session["term"], present=body.present, absent=body.absent),
+                       session["jurisdiction"])
         return {**counts, "quorum": domain.has_quorum(counts["present"], counts["seated"])}
 
     return await command(request, who.sub, act)
@@ -304,9 +320,10 @@ async def _open_round(conn, who: Principal, vote_id: UUID, mode: Mode):
     once, but a close waits for those in flight, and a ballot arriving after the close finds the
     round closed. None is recorded uncounted."""
     row = await conn.fetchrow(
-        f"""SELECT v.*, r.candidates, r.seats AS round_seats, r.totals_entered FROM votes v
+        f"""SELECT v.*, r.candidates, r.seats AS round_seats, r.totals_entered,
+                   (SELECT term FROM sessions s WHERE s.id = v.session_id) AS term FROM votes v
             LEFT JOIN rounds r ON r.vote_id = v.id AND r.round = v.round
-            WHERE v.id = $1 AND {scope_sql('$2', 'v.jurisdiction')} FOR KEY SHARE OF v""",
+            WHERE v.id = $1 AND {who.scope_sql('$2', 'v.jurisdiction')} FOR KEY SHARE OF v""",
         vote_id, who.jurisdiction,
     )
     if row is None:
@@ -335,6 +352,8 @@ class OpenRound:
     each replica keeps it; the cast statement itself checks that the round is still the open one."""
 
     jurisdiction: str
+    session_id: UUID
+    term: int
     round: int
     kind: str
     candidates: list[UUID]
@@ -347,12 +366,12 @@ _open_rounds: dict[UUID, OpenRound] = {}
 
 async def _round_to_cast_in(conn, who: Principal, vote_id: UUID, fresh: bool) -> OpenRound:
     known = _open_rounds.get(vote_id)
-    if known and not fresh and in_scope(who.jurisdiction, known.jurisdiction):
+    if known and not fresh and who.sees(known.jurisdiction):
         return known
     vote, current = await _open_round(conn, who, vote_id, Mode.ELECTRONIC)
     if len(_open_rounds) > 10_000:  # bounded: a county has a few hundred votes open at most
         _open_rounds.clear()
-    known = _open_rounds[vote_id] = OpenRound(vote["jurisdiction"], vote["round"], vote["kind"],
+    known = _open_rounds[vote_id] = OpenRound(vote["jurisdiction"], vote["session_id"], vote["term"], vote["round"], vote["kind"],
                                               [UUID(c) for c in current["candidates"]], current["seats"],
                                               VoteRules.model_validate(vote["rules"]))
     return known
@@ -361,12 +380,16 @@ async def _round_to_cast_in(conn, who: Principal, vote_id: UUID, fresh: bool) ->
 # One statement, one round trip, atomic on its own: lock the vote against a concurrent close,
 # take the deputy's ballot, record the marks (in named_ballots only for a named vote) and the
 # receipt's hash, and keep the (redacted) answer for a retry with the same Idempotency-Key.
-# Retries of one request are serialised by the deputy's row in `issued`.
+# Retries of one request are serialised by the deputy's row in `issued`. The deputy's credential
+# must not be revoked (identity's event) and the deputy still present (离场 ends it).
 CAST = """
 WITH vote AS (SELECT 1 FROM votes WHERE id = $1 AND round = $2 AND status = 'open' AND mode = 'electronic'
               AND (jurisdiction = $7 OR starts_with(jurisdiction, $7 || '.')) FOR KEY SHARE),
+     revoked AS (SELECT 1 FROM revoked_credentials WHERE credential_id = $11),
+     present AS (SELECT 1 FROM attendance WHERE session_id = $12 AND deputy_id = $3 AND present),
      taken AS (UPDATE issued SET cast_done = true
                WHERE vote_id = $1 AND round = $2 AND deputy_id = $3 AND NOT cast_done AND EXISTS (SELECT 1 FROM vote)
+                 AND NOT EXISTS (SELECT 1 FROM revoked) AND EXISTS (SELECT 1 FROM present)
                RETURNING 1),
      secret AS (INSERT INTO ballots (vote_id, round, marks) SELECT $1, $2, $4 FROM taken WHERE NOT $6),
      named AS (INSERT INTO named_ballots (vote_id, round, deputy_id, marks) SELECT $1, $2, $3, $4 FROM taken WHERE $6),
@@ -374,16 +397,21 @@ WITH vote AS (SELECT 1 FROM votes WHERE id = $1 AND round = $2 AND status = 'ope
      answer AS (INSERT INTO idempotency (principal, key, fingerprint, status, body)
                 SELECT $3, $8, $9, 201, $10 FROM taken WHERE $8::text IS NOT NULL)
 SELECT EXISTS (SELECT 1 FROM vote) AS open, EXISTS (SELECT 1 FROM taken) AS taken,
-       EXISTS (SELECT 1 FROM issued WHERE vote_id = $1 AND round = $2 AND deputy_id = $3) AS issued
+       EXISTS (SELECT 1 FROM issued WHERE vote_id = $1 AND round = $2 AND deputy_id = $3) AS issued,
+       EXISTS (SELECT 1 FROM revoked) AS revoked, EXISTS (SELECT 1 FROM present) AS present
 """
 
 
 @router.post("/votes/{vote_id}/ballots", status_code=201)
-async def cast_ballot(vote_id: UUID, body: BallotIn, request: Request, who: Principal = Depends(require(Role.DEPUTY))):
+async def cast_ballot(vote_id: UUID, body: BallotIn, request: Request, who: Principal = Depends(DEPUTY)):
     """A deputy casts a secret ballot and gets a private receipt code. *That* the deputy voted and
     *what* was cast are written apart, with nothing linking them; a retry with the same
     Idempotency-Key is answered without the receipt, which is shown once. (The hot path of a
-    session: one statement instead of the general command's transaction.)"""
+    session: one statement instead of the general command's transaction.) Only with the deputy's
+    voting credential for this session: a deputy is (jurisdiction, term, deputy id), never the id alone."""
+    if who.session is None or who.term is None or who.credential is None:
+        raise Problem(403, "voting-credential-required", "须使用本次会议的签到凭证投票 Vote with your check-in credential",
+                      "a ballot is cast with the voting credential the deputy's device received at check-in (签到)")
     key = request.headers.get("idempotency-key")
     fingerprint = hashlib.sha256(b"POST" + request.url.path.encode()).hexdigest()  # never the marks
     async with request.app.state.pool.acquire() as conn:
@@ -391,6 +419,9 @@ async def cast_ballot(vote_id: UUID, body: BallotIn, request: Request, who: Prin
             if fresh and key and (replay := await stored_answer(conn, who.sub, key, fingerprint)):
                 return replay
             current = await _round_to_cast_in(conn, who, vote_id, fresh)
+            if (who.session, who.term) != (current.session_id, current.term):
+                raise Problem(403, "credential-for-another-session", "凭证不属于本次会议 This credential is for another session",
+                              "a voting credential is good in the session it was issued for only")
             marks = _parse_marks(current.kind, body.marks)
             if not _check(current.kind, current.candidates, current.seats, current.rules, marks):
                 limit = current.rules.for_limit(current.seats)  # an electronic ballot cannot be over-marked
@@ -402,6 +433,7 @@ async def cast_ballot(vote_id: UUID, body: BallotIn, request: Request, who: Prin
                 outcome = await conn.fetchrow(
                     CAST, vote_id, current.round, who.sub, {str(c): m.value for c, m in marks.items()},
                     receipt_hash(receipt), current.rules.named, who.jurisdiction, key, fingerprint, {**answer, "receipt": None},
+                    who.credential, who.session,
                 )
             except asyncpg.UniqueViolationError as exc:  # the key was used before, for another request
                 replay = await stored_answer(conn, who.sub, key, fingerprint)
@@ -415,9 +447,13 @@ async def cast_ballot(vote_id: UUID, body: BallotIn, request: Request, who: Prin
     async with request.app.state.pool.acquire() as conn:
         if key and (replay := await stored_answer(conn, who.sub, key, fingerprint)):
             return replay
-    if outcome["issued"]:
-        raise Problem(409, "already-voted", "已投票 Already voted", "one ballot per deputy and round")
-    raise Problem(403, "not-issued", "未领取选票 No ballot issued", "only deputies present when the round opened receive a ballot")
+    if not outcome["issued"]:
+        raise Problem(403, "not-issued", "未领取选票 No ballot issued", "only deputies present when the round opened receive a ballot")
+    if outcome["revoked"]:
+        raise Problem(403, "credential-revoked", "投票凭证已撤销 Your voting credential was revoked", "check in again")
+    if not outcome["present"]:
+        raise Problem(403, "deputy-left", "已离场 You have left the session", "a deputy who left (离场) no longer votes")
+    raise Problem(409, "already-voted", "已投票 Already voted", "one ballot per deputy and round")
 
 
 def receipt_hash(code: str) -> str:
@@ -574,7 +610,7 @@ async def get_vote(vote_id: UUID, request: Request, who: Principal = Depends(ANY
 
 
 @router.post("/votes/{vote_id}/certify")
-async def certify(vote_id: UUID, request: Request, who: Principal = Depends(require(Role.PRESIDING))):
+async def certify(vote_id: UUID, request: Request, who: Principal = Depends(PRESIDING)):
     """The presiding officer certifies the announced result; it is then immutable and goes out
     through the outbox (``ballot.result.certified`` or ``ballot.satisfaction.certified``)."""
 

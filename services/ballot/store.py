@@ -16,12 +16,17 @@ def not_found(what: str, id_: Any) -> Problem:
 
 
 async def session(conn, who: Principal, session_id: UUID, lock: str = ""):
+    if who.session is not None and who.session != session_id:  # a session's credential (deputy, display) sees that session only
+        raise not_found("session", session_id)
     return await fetch_in_scope(conn, who, "sessions", session_id, "session", "会议", lock)
 
 
 async def vote(conn, who: Principal, vote_id: UUID, lock: str = ""):
     """The vote, optionally locked: "FOR UPDATE" to change it, "FOR KEY SHARE" to cast into it."""
-    return await fetch_in_scope(conn, who, "votes", vote_id, "vote", "表决", lock)
+    row = await fetch_in_scope(conn, who, "votes", vote_id, "vote", "表决", lock)
+    if who.session is not None and who.session != row["session_id"]:
+        raise not_found("vote", vote_id)
+    return row
 
 
 async def attendance(conn, session_id: UUID) -> dict[str, int]:

@@ -15,7 +15,7 @@ from shared.db import UnitOfWork
 from shared.http import Problem, command
 
 router = APIRouter(tags=["intake 征集"])
-OFFICE = require(Role.OFFICE)
+OFFICE = require(Role.OFFICE, own=True)  # screening and the slate belong to the township's own office
 ANYONE = require()
 
 

@@ -41,7 +41,7 @@ def open_vote(settings, town: str, deputies: list[str], titles: list[str], seats
     from shared.auth import Role, mint
 
     def call(method: str, service: str, path: str, role: Role = Role.OFFICE, json: Any = None) -> Any:
-        token = mint("office" if role is Role.OFFICE else "chair", role, town, secret=settings.auth_secret)
+        token = mint("office" if role is Role.OFFICE else "chair", role, town)
         response = httpx.request(method, settings.url(service) + path, json=json, timeout=30,
                                  headers={"authorization": f"Bearer {token}", "idempotency-key": str(uuid.uuid4())})
         assert response.status_code < 300, f"{method} {path}: {response.status_code} {response.text}"

@@ -61,7 +61,7 @@ def png() -> bytes:
 
 def inspect(settings, project_id: str, problem: str) -> None:
     """The office records a concentrated inspection (集中视察) with a finding (its page is not built yet)."""
-    token = mint("fuyu-office", Role.OFFICE, TOWN, secret=settings.auth_secret)
+    token = mint("fuyu-office", Role.OFFICE, TOWN)
     response = httpx.post(f"{settings.url('supervision')}/projects/{project_id}/inspections", timeout=30,
                           headers={"authorization": f"Bearer {token}"},
                           json={"kind": "concentrated_inspection", "inspected_on": "2025-06-30", "findings": [{"problem": problem}]})

@@ -14,14 +14,25 @@ from tests.support import eventually
 class Town:
     def __init__(self, settings, client: httpx.AsyncClient, jurisdiction: str) -> None:
         self.settings, self.client, self.jurisdiction = settings, client, jurisdiction
+        self.session_id: str | None = None  # the last session this town set up: its deputies' credentials are for it
+        self.term: int | None = None
 
-    def token(self, sub: str, role: Role) -> str:
-        return mint(sub, role, self.jurisdiction, secret=self.settings.auth_secret)
+    def token(self, sub: str, role: Role, **claims) -> str:
+        """A token from the development issuer with the claims identity would give: a deputy's
+        voting credential for the town's last session, a lead unit's unit."""
+        if role == Role.DEPUTY and self.session_id and "session" not in claims:
+            claims.update(session=self.session_id, term=self.term)
+        if role == Role.LEAD_UNIT:
+            claims.setdefault("unit", sub)
+        return mint(sub, role, self.jurisdiction, **claims)
 
     async def request(self, method: str, service: str, path: str, role: Role = Role.OFFICE, sub: str = "office",
                       **kw) -> httpx.Response:
         headers = {"authorization": f"Bearer {self.token(sub, role)}", **kw.pop("headers", {})}
-        return await self.client.request(method, self.settings.url(service) + path, headers=headers, **kw)
+        response = await self.client.request(method, self.settings.url(service) + path, headers=headers, **kw)
+        if (method, service, path, response.status_code) == ("POST", "ballot", "/sessions", 201):
+            self.session_id, self.term = response.json()["id"], response.json()["term"]
+        return response
 
     async def ok(self, method: str, service: str, path: str, role: Role = Role.OFFICE, sub: str = "office",
                  **kw) -> Any:

@@ -17,13 +17,16 @@ from hypothesis import strategies as st
 from shared.auth import Principal, Role, in_scope
 from shared.contracts import EVENTS, Envelope, PoisonMessage, parse
 from shared.contracts.ballot import (
+    AttendanceRecorded,
     CandidateResult,
     RatedProject,
     ResultCertified,
     RoundCounts,
     SatisfactionCertified,
+    SessionCreated,
 )
 from shared.contracts.envelope import Payload
+from shared.contracts.identity import CredentialRevoked
 from shared.contracts.intake import SlateCandidate, SlatePublished
 from shared.contracts.scoring import AssessmentUpdated, AssessmentUpdatedV1, ProjectScore
 from shared.contracts.supervision import (
@@ -95,6 +98,9 @@ SAMPLES: list[Payload] = [
         investment_spent=Decimal("27000000"), investment_rate=Decimal("0.9000"),
         projects=[ProjectScore(project_id=U2, title="背街小巷亮化", score=Decimal("86.25"), completion=Completion.COMPLETED)],
     ),
+    SessionCreated(session_id=U1, term=19, name="孚玉镇第十九届人民代表大会第四次会议", year=2024),
+    AttendanceRecorded(session_id=U1, term=19, present=["D01", "D02"], absent=["D03"]),
+    CredentialRevoked(credential_id=U2, session_id=U1, term=19, deputy_id="D01", reason="left"),
 ]
 
 

@@ -17,7 +17,7 @@ from web.session import Visitor, decode, encode
 from web.vendor import MANIFEST, PINS, VENDOR
 
 WEB = Path(__file__).resolve().parents[2] / "web"
-SETTINGS = Settings(auth_secret="unit-test-secret")
+SETTINGS = Settings(web_secret="unit-test-secret")
 
 
 def visitor(**kw) -> Visitor:
@@ -29,7 +29,7 @@ def test_a_session_cookie_reads_back_only_when_this_deployment_signed_it_unchang
     cookie = encode(visitor(), SETTINGS)
     assert decode(cookie, SETTINGS) == visitor(csrf=decode(cookie, SETTINGS).csrf)
     body, sig = cookie.rsplit(".", 1)
-    assert decode(cookie, Settings(auth_secret="another-deployment")) is None
+    assert decode(cookie, Settings(web_secret="another-deployment")) is None
     forged = encode(visitor(role="presiding"), SETTINGS).rsplit(".", 1)[0]
     assert decode(f"{forged}.{sig}", SETTINGS) is None  # a role changed under the old signature
     for garbage in ("", ".", "abc", "x" * 9000, f"{body}.", "€.€"):

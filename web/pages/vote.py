@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.datastructures import FormData
 
 from shared.auth import Role
-from web.auth import checked_form, signed_in
+from web.auth import checked_form, signed_in, voting_token
 from web.client import ServiceDown, Services, refused
 from web.session import Visitor
 from web.ui import render as _render
@@ -30,7 +30,7 @@ class Calls:
 
     def __init__(self, request: Request, who: Visitor) -> None:
         self.services: Services = request.app.state.services
-        self.token = who.token
+        self.request, self.who, self.token = request, who, who.token
 
     async def open_votes(self) -> list[dict[str, Any]]:
         sessions = await self.services.call("GET", "ballot", "/sessions", self.token)
@@ -41,9 +41,9 @@ class Calls:
         """The ballot of the current round: candidates, choices, the 'for' limit (the service's rule)."""
         return await self.services.call("GET", "ballot", f"/votes/{vote_id}/ballot-paper", self.token)
 
-    async def cast(self, vote_id: UUID, marks: dict[str, str], key: str):
-        return await self.services.response("POST", "ballot", f"/votes/{vote_id}/ballots", self.token,
-                                            {"marks": marks}, key=key)
+    async def cast(self, vote_id: UUID, session_id: str, marks: dict[str, str], key: str):
+        token = await voting_token(self.request, self.who, session_id)  # the session's voting credential
+        return await self.services.response("POST", "ballot", f"/votes/{vote_id}/ballots", token, {"marks": marks}, key=key)
 
 
 def render(request: Request, template: str, context: dict[str, Any], status: int = 200):
@@ -111,7 +111,8 @@ async def cast(vote_id: UUID, request: Request, form: Annotated[FormData, Depend
         key = str(uuid4())
     raw = {k[2:]: str(v) for k, v in form.items() if k.startswith("m.") and len(k) < 80}
     try:
-        response = await calls.cast(vote_id, raw, key)
+        paper = await calls.paper(vote_id)
+        response = await calls.cast(vote_id, str(paper["session_id"]), raw, key)
     except ServiceDown:
         return render(request, "vote_unsure.html", {"vote_id": vote_id, "marks": raw, "key": key}, status=503)
     if response.status_code == 201:
