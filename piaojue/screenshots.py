@@ -49,7 +49,7 @@ def sign_in(page, base: str, role: str, sub: str, jurisdiction: str = scenario.T
     page.fill('input[name="sub"]', sub)
     if name:
         page.fill('input[name="name"]', name)
-    page.click('form[action="/signin"] button[type="submit"]')
+    page.click('form[action="/signin/development"] button[type="submit"]')
     page.wait_for_load_state()
 
 

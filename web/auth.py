@@ -1,17 +1,21 @@
 """Sign-in: the one module that knows where the pages' access tokens come from.
 
-Today (until the identity service lands) it offers a clearly labelled **development sign-in**:
-pick a role, a jurisdiction and a name, and it mints a token with ``shared.auth.mint``. It
-exists only when ``PIAOJUE_ENV`` is not ``production``. The integration point for the identity
-service is ``issue`` (staff: account and password; deputies: the session credential made on
-their own device at check-in) and ``resident_token`` (the online proposal form's machine
-credential): replace their bodies and the sign-in form, and no page changes.
+- Staff sign in with their account and password at the identity service (``password_sign_in``);
+  the page session keeps the refresh token and renews the access token while it is in use.
+- Deputies check in on their own phone (签到, ``/checkin``) with the session's check-in code and
+  their personal code; the voting credential identity issues, bound to the phone (a key kept in
+  the ``pj_device`` cookie), is their page session, good for that session only.
+- A clearly labelled **development sign-in** (pick a role, a jurisdiction and a name; tokens
+  minted with ``shared.auth.mint``) exists only when ``PIAOJUE_ENV`` is not ``production``.
+- ``resident_token``: the online proposal form's credential. Still minted here: in production it
+  is the web front's machine account (client credentials), the one part left to finish.
 
 Also here: the dependencies a page uses to require a signed-in person of some roles, and the
 CSRF check of every form."""
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import re
 import secrets
@@ -25,6 +29,7 @@ from starlette.datastructures import FormData
 
 from shared.auth import Role, mint
 from shared.settings import get_settings
+from web.client import ServiceDown, ServiceRefused
 from web.session import ANON_CSRF, Visitor, cookie
 
 router = APIRouter()
@@ -67,6 +72,41 @@ def issue(role: Role, jurisdiction: str, sub: str, name: str = "") -> Visitor:
     return Visitor(token=token, sub=sub, role=str(role), jurisdiction=jurisdiction, name=name or sub, token_exp=exp)
 
 
+def _visitor(answer: dict, refresh: bool = True) -> Visitor:
+    """A page session from identity's answer (the token came from identity over our own connection)."""
+    claims = jwt.decode(answer["access_token"], options={"verify_signature": False})
+    return Visitor(token=answer["access_token"], sub=claims["sub"], role=claims["role"], jurisdiction=claims["jurisdiction"],
+                   name=claims.get("name") or claims["sub"], token_exp=claims["exp"],
+                   refresh=answer.get("refresh_token", "") if refresh else "")
+
+
+async def password_sign_in(request: Request, username: str, password: str, role: str | None = None,
+                           jurisdiction: str | None = None) -> Visitor:
+    body = {"username": username, "password": password, "role": role or None, "jurisdiction": jurisdiction or None}
+    return _visitor(await request.app.state.services.call("POST", "identity", "/auth/sign-in", None, body))
+
+
+async def check_in(request: Request, code: str, deputy_id: str, personal_code: str, device_key: str) -> Visitor:
+    """签到 on the deputy's own phone: identity's voting credential for the session, bound to the phone."""
+    answer = await request.app.state.services.call("POST", "identity", "/checkin", None, {
+        "code": code, "deputy_id": deputy_id, "personal_code": personal_code, "device_key": device_key})
+    return _visitor(answer, refresh=False)
+
+
+async def renewed(request: Request, who: Visitor) -> Visitor:
+    """The visitor, its access token renewed with the refresh token when it has two minutes left."""
+    if not who.refresh or who.token_exp - time.time() > 120:
+        return who
+    try:
+        answer = await request.app.state.services.call("POST", "identity", "/auth/refresh", None, {"refresh_token": who.refresh})
+    except ServiceRefused as exc:
+        raise NotSignedIn(expired=True) from exc
+    fresh = _visitor(answer)
+    fresh.csrf = who.csrf
+    request.state.visitor = request.state.visitor_out = fresh
+    return fresh
+
+
 async def voting_token(request: Request, who: Visitor, session_id: str) -> str:
     """What a deputy casts with: the voting credential for this session. Identity service: the
     token the deputy's device received at check-in (签到) already is it. Development sign-in:
@@ -101,7 +141,7 @@ def signed_in(*roles: Role):
             raise NotSignedIn(expired=request.state.expired)
         if roles and who.role not in roles:
             raise Forbidden()
-        return who
+        return await renewed(request, who)
 
     return dependency
 
@@ -131,35 +171,95 @@ async def checked_form(request: Request) -> FormData:
     return form
 
 
-# ---------------------------------------------------------------- the development sign-in
+# ---------------------------------------------------------------- the sign-in pages
+
+
+def _sign_in_page(request: Request, next_: str, error: str = "", status: int = 200, **extra):
+    from web.ui import render
+
+    return render(request, "signin.html", {"roles": ROLE_LABELS, "next": _local(next_), "error": error, **extra}, status=status)
 
 
 @router.get("/signin")
 async def sign_in_page(request: Request, next: str = "/"):
-    from web.ui import render
-
-    if not dev_sign_in_enabled():
-        return render(request, "error.html", {"title": "登录", "message": "请通过统一身份认证登录。"}, status=503)
-    return render(request, "signin.html", {"roles": ROLE_LABELS, "next": _local(next)})
+    return _sign_in_page(request, next)
 
 
 @router.post("/signin")
 async def sign_in(request: Request, form: Annotated[FormData, Depends(checked_form)]):
+    """Account and password, at the identity service."""
+    username, password = str(form.get("username", "")).strip(), str(form.get("password", ""))
+    next_ = str(form.get("next", "/"))
+    if not username or not password or len(username) > 64 or len(password) > 200:
+        return _sign_in_page(request, next_, "请输入账号和密码。", 422)
+    try:
+        visitor = await password_sign_in(request, username, password, str(form.get("role") or ""),
+                                         str(form.get("jurisdiction") or "").strip())
+    except ServiceRefused as exc:
+        return _sign_in_page(request, next_, exc.message, 401 if exc.status in (401, 403) else exc.status, username=username)
+    request.state.visitor_out = visitor
+    return RedirectResponse(_local(next_), status_code=303)
+
+
+@router.post("/signin/development")
+async def sign_in_development(request: Request, form: Annotated[FormData, Depends(checked_form)]):
     from web.ui import render
 
     if not dev_sign_in_enabled():
-        return render(request, "error.html", {"title": "登录", "message": "请通过统一身份认证登录。"}, status=503)
+        return render(request, "error.html", {"title": "登录", "message": "请通过统一身份认证登录。"}, status=404)
     role, jurisdiction = str(form.get("role", "")), str(form.get("jurisdiction", "")).strip()
     sub, name = str(form.get("sub", "")).strip(), str(form.get("name", "")).strip()
     if role not in ROLE_LABELS or not JURISDICTION.match(jurisdiction) or not SUBJECT.match(sub) or (name and not SUBJECT.match(name)):
-        return render(request, "signin.html", {"roles": ROLE_LABELS, "next": _local(str(form.get("next", "/"))),
-                                               "error": "请选择身份，并填写辖区（如 taihu.fuyu）和账号。"}, status=422)
+        return _sign_in_page(request, str(form.get("next", "/")), "请选择身份，并填写辖区（如 taihu.fuyu）和账号。", 422)
     request.state.visitor_out = issue(Role(role), jurisdiction, sub, name)
     return RedirectResponse(_local(str(form.get("next", "/"))), status_code=303)
 
 
+@router.get("/checkin")
+async def check_in_page(request: Request, code: str = ""):
+    from web.ui import render
+
+    response = render(request, "checkin.html", {"code": code[:20]}, light=True)
+    if not _device_key(request):
+        _set_device(response, secrets.token_urlsafe(32))
+    return response
+
+
+@router.post("/checkin")
+async def check_in_form(request: Request, form: Annotated[FormData, Depends(checked_form)]):
+    from web.ui import render
+
+    code, deputy_id = str(form.get("code", "")).strip()[:20], str(form.get("deputy_id", "")).strip()[:64]
+    personal_code, device = str(form.get("personal_code", "")).strip()[:12], _device_key(request) or secrets.token_urlsafe(32)
+    try:
+        request.state.visitor_out = await check_in(request, code, deputy_id, personal_code, device)
+    except ServiceRefused as exc:
+        response = render(request, "checkin.html", {"code": code, "deputy_id": deputy_id, "error": exc.message}, light=True,
+                          status=exc.status if exc.status < 500 else 502)
+    else:
+        response = RedirectResponse("/vote", status_code=303)
+    _set_device(response, device)
+    return response
+
+
+DEVICE = "pj_device"  # the phone's own key for its voting credential: made here once, kept by the phone
+
+
+def _device_key(request: Request) -> str | None:
+    key = request.cookies.get(DEVICE)
+    return key if key and 32 <= len(key) <= 256 and re.fullmatch(r"[A-Za-z0-9_-]+", key) else None
+
+
+def _set_device(response, key: str) -> None:
+    response.set_cookie(DEVICE, key, max_age=400 * 86400, httponly=True, samesite="lax", secure=get_settings().cookie_secure)
+
+
 @router.post("/signout")
 async def sign_out(request: Request, form: Annotated[FormData, Depends(checked_form)]):
+    who: Visitor | None = request.state.visitor
+    if who is not None and who.refresh:
+        with contextlib.suppress(ServiceRefused, ServiceDown):
+            await request.app.state.services.call("POST", "identity", "/auth/sign-out", None, {"refresh_token": who.refresh})
     request.state.visitor_out = None
     return RedirectResponse("/signin", status_code=303)
 

@@ -30,10 +30,10 @@ class Services:
     def __init__(self, settings: Settings, client: httpx.AsyncClient) -> None:
         self.settings, self.client = settings, client
 
-    async def response(self, method: str, service: str, path: str, token: str, json: Any = None,
+    async def response(self, method: str, service: str, path: str, token: str | None, json: Any = None,
                        params: dict | None = None, key: str | None = None, content: bytes | None = None,
                        content_type: str | None = None) -> httpx.Response:
-        headers = {"authorization": f"Bearer {token}"}
+        headers = {"authorization": f"Bearer {token}"} if token else {}  # None: a public endpoint (sign-in, check-in)
         if key:
             headers["idempotency-key"] = key
         if content_type:
@@ -45,12 +45,12 @@ class Services:
         except httpx.HTTPError as exc:
             raise ServiceDown(f"{service}: {exc!r}") from exc
 
-    async def call(self, method: str, service: str, path: str, token: str, json: Any = None,
+    async def call(self, method: str, service: str, path: str, token: str | None, json: Any = None,
                    params: dict | None = None, key: str | None = None) -> Any:
         response = await self.response(method, service, path, token, json, params, key)
         if response.status_code >= 400:
             raise refused(response)
-        return response.json()
+        return response.json() if response.content else None  # 204: nothing to say
 
 
 def refused(response: httpx.Response) -> ServiceRefused:

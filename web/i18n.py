@@ -30,6 +30,14 @@ EN = {
         "For development and tests only: a real deployment signs in through the identity service.",
     "人大办": "Congress office", "主持人": "Presiding officer", "人大代表": "Deputy", "监票人": "Teller", "牵头单位": "Lead unit",
     "县人大/县考核": "County", "群众": "Resident",
+    "密码": "Password",
+    "人大代表请在会场扫描签到码，用手机签到后投票。": "Deputies: scan the check-in code in the hall and check in on your phone to vote.",
+    "请输入账号和密码。": "Enter your account and password.", "签到码": "Check-in code", "代表编号": "Deputy id", "个人码": "Personal code",
+    "请输入会场公布的签到码、您的代表编号和个人码（首次签到时设置，4–12 位数字）。签到后本手机即可投票，其他设备不能使用。":
+        "Enter the check-in code shown in the hall, your deputy id and your personal code (set at your first check-in, "
+        "4–12 digits). Then this phone can vote; no other device can.",
+    "签到码生成中，请稍后刷新。": "The check-in code is on its way: reload in a moment.", "手机签到情况": "Check-ins",
+    "撤销": "Revoke", "座席平板": "seat tablet", "已签到": "Checked in", "待签到": "Reserved", "已撤销": "Revoked", "已离场": "Left",
     # roles' home
     "我的工作": "My work", "投票": "Vote", "会议主持": "Presiding", "提案管理": "Proposals", "候选项目清单": "Slates",
     "代表名单": "Roster", "会议与表决": "Sessions and votes", "项目进度": "Project progress", "项目看板": "Project board",

@@ -40,17 +40,18 @@ class Visitor:
     jurisdiction: str
     name: str = ""
     token_exp: int = 0  # the token's own expiry (epoch seconds)
+    refresh: str = ""  # identity's refresh token (staff): the access token is renewed with it while in use
     csrf: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     idle_until: int = 0  # epoch seconds; renewed while in use
 
     def expired(self, now: float | None = None) -> bool:
         now = now or time.time()
-        return now >= self.idle_until or (self.token_exp and now >= self.token_exp)
+        return now >= self.idle_until or bool(self.token_exp and now >= self.token_exp and not self.refresh)
 
     @property
     def expires_at(self) -> int:
         """When this session ends if left alone: what a deputy is shown before casting."""
-        return min(self.idle_until, self.token_exp) if self.token_exp else self.idle_until
+        return min(self.idle_until, self.token_exp) if self.token_exp and not self.refresh else self.idle_until
 
 
 DEVELOPMENT_SECRET = "piaojue-web-development-secret"  # public: development only (production refuses to start without one)

@@ -231,3 +231,70 @@ def test_a_form_without_its_csrf_token_is_refused(site, site_settings):
         page = client.get("/office/sessions")
         assert page.headers["content-security-policy"].startswith("default-src 'self'; script-src 'self'")
         assert "HttpOnly" in page.headers["set-cookie"] and "SameSite=Lax" in page.headers["set-cookie"]
+
+
+# ---------------------------------------------------------------- identity: check-in and accounts
+
+
+def test_a_deputy_checks_in_on_their_own_phone_and_votes_and_a_second_phone_is_refused(site, browser, vote):
+    office = browser.new_context(locale="zh-CN").new_page()
+    sign_in(office, site, "office", "office", TOWN)
+    for _ in range(80):  # identity learns of the session from the ballot service's event
+        office.goto(f"{site}/office/sessions/{vote['session']}")
+        if office.locator("#checkin-code").count():
+            break
+        office.wait_for_timeout(250)
+    code = office.locator("#checkin-code").inner_text()
+
+    phone = browser.new_context(viewport=PHONE, locale="zh-CN", user_agent=WECHAT_UA, is_mobile=True).new_page()
+    phone.problems = watch(phone)
+    phone.goto(f"{site}/checkin?code={code}")
+    axe(phone, "check-in")
+    phone.fill('input[name="deputy_id"]', "K8")
+    phone.fill('input[name="personal_code"]', "2468")
+    phone.get_by_role("button", name="签到").click()
+    expect(phone).to_have_url(f"{site}/vote")
+    phone.locator("a.tile").first.click()
+    choose(phone, ["赞成", "反对", "反对", "弃权"])
+    phone.get_by_role("button", name="下一步：核对选票").click()
+    phone.get_by_role("button", name="确认投票").click()
+    expect(phone.locator("#receipt")).to_be_visible()  # cast with identity's voting credential
+    assert not phone.problems, phone.problems
+
+    other = browser.new_context(viewport=PHONE, locale="zh-CN").new_page()
+    other.goto(f"{site}/checkin?code={code}")
+    other.fill('input[name="deputy_id"]', "K8")
+    other.fill('input[name="personal_code"]', "2468")
+    other.get_by_role("button", name="签到").click()
+    expect(other.get_by_role("alert")).to_be_visible()
+    expect(other).to_have_url(f"{site}/checkin")  # refused: the credential is bound to the first phone
+
+    office.goto(f"{site}/office/sessions/{vote['session']}")
+    row = office.locator("#credentials ~ .table-wrap tr", has_text="K8")
+    expect(row).to_contain_text("已签到")
+    row.get_by_role("button", name="撤销").click()
+    expect(office.locator("#credentials ~ .table-wrap tr", has_text="K8")).to_contain_text("已撤销")
+
+
+def test_staff_sign_in_with_their_account_and_a_wrong_password_is_refused_in_words(site, browser, site_settings):
+    from shared.auth import Role, mint
+
+    admin = mint("county-admin", Role.ADMIN, "taihu")
+    created = httpx.post(f"{site_settings.url('identity')}/accounts", headers={"authorization": f"Bearer {admin}"}, timeout=30,
+                         json={"username": "kb-office", "display_name": "人大办王", "password": "Lanting-xu-2025-spring",
+                               "grants": [{"role": "office", "jurisdiction": TOWN}]})
+    assert created.status_code == 201, created.text
+    page = browser.new_context(locale="zh-CN").new_page()
+    page.goto(f"{site}/office/proposals")  # not signed in: to the sign-in page, and back afterwards
+    page.fill('input[name="username"]', "kb-office")
+    page.fill('input[name="password"]', "wrong-password-123")
+    page.get_by_role("button", name="登录", exact=True).click()
+    expect(page.locator("#error")).to_have_text("用户名或密码错误")
+    page.fill('input[name="password"]', "Lanting-xu-2025-spring")
+    page.get_by_role("button", name="登录", exact=True).click()
+    expect(page).to_have_url(f"{site}/office/proposals")
+    expect(page.locator("header")).to_contain_text("人大办王")
+    page.get_by_role("button", name="退出").click()
+    expect(page).to_have_url(f"{site}/signin")
+    page.goto(f"{site}/office/proposals")
+    expect(page).to_have_url(re.compile(r"/signin\?next="))

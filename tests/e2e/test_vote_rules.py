@@ -201,7 +201,7 @@ async def test_a_satisfaction_rating_sends_a_dissatisfying_project_to_rectificat
 
     async def rating_vote():  # the projects reach the ballot service as events
         response = await town.request("POST", "ballot", f"/sessions/{session['id']}/votes", json={"kind": "satisfaction"})
-        return response.json() if response.status_code == 201 else None
+        return response.json() if response.status_code == 201 and len(response.json()["subjects"]) == 2 else None  # both
 
     rating = await eventually(rating_vote, what="the projects to reach the ballot service")
     p, q = by_title["甲"], by_title["乙"]

@@ -87,6 +87,27 @@ class Calls:
     async def roll_call(self, session_id: UUID, present: list[str], absent: list[str], key: str) -> dict[str, Any]:
         return await self._("POST", "ballot", f"/sessions/{session_id}/roll-call", {"present": present, "absent": absent}, key=key)
 
+    async def checkin_code(self, session_id: UUID) -> dict[str, Any] | None:
+        """The session's check-in code (签到码) for the hall and the sheets; None until identity knows the session."""
+        try:
+            return await self._("GET", "identity", f"/sessions/{session_id}/checkin-code")
+        except ServiceRefused as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    async def credentials(self, session_id: UUID) -> list[dict[str, Any]]:
+        """Who checked in, on what, and in what state: never a usable credential."""
+        try:
+            return await self._("GET", "identity", f"/sessions/{session_id}/credentials")
+        except ServiceRefused as exc:
+            if exc.status == 404:
+                return []
+            raise
+
+    async def revoke(self, session_id: UUID, deputy_id: str, reason: str, key: str) -> dict[str, Any]:
+        return await self._("POST", "identity", f"/sessions/{session_id}/credentials/{deputy_id}/revoke", {"reason": reason}, key=key)
+
     async def create_vote(self, session_id: UUID, body: dict[str, Any], key: str) -> dict[str, Any]:
         return await self._("POST", "ballot", f"/sessions/{session_id}/votes", body, key=key)
 
@@ -256,15 +277,27 @@ async def session(session_id: UUID, request: Request, who: Visitor = Depends(OFF
     calls = Calls(request, who)
     s = await calls.session(session_id)
     listed = next((x for x in await calls.sessions() if x["id"] == str(session_id)), {"votes": []})
-    return render(request, "office_session.html", {"s": s, "votes": listed["votes"], "deputies": await calls.deputies(session_id),
-                                                   "slates": await calls.slates(), "key": str(uuid4())})
+    return render(request, "office_session.html", {
+        "s": s, "votes": listed["votes"], "deputies": await calls.deputies(session_id), "slates": await calls.slates(),
+        "key": str(uuid4()), "checkin": await calls.checkin_code(session_id), "credentials": await calls.credentials(session_id),
+        "base": str(request.base_url).rstrip("/")})
+
+
+@router.post("/sessions/{session_id}/credentials/{deputy_id}/revoke")
+async def revoke(session_id: UUID, deputy_id: str, request: Request, form: Annotated[FormData, Depends(checked_form)],
+                 who: Visitor = Depends(OFFICE)):
+    """撤销: a lost phone, a device the deputy does not recognise; the deputy may check in again."""
+    reason = str(form.get("reason", "")).strip()[:2000] or "人大办撤销"
+    await Calls(request, who).revoke(session_id, deputy_id[:64], reason, _key(form))
+    return RedirectResponse(f"/office/sessions/{session_id}#credentials", status_code=303)
 
 
 @router.get("/sessions/{session_id}/sheet")
 async def check_in_sheet(session_id: UUID, request: Request, who: Visitor = Depends(OFFICE)):
     """签到表: printable (A4), a line per seated deputy to sign."""
     calls = Calls(request, who)
-    return render(request, "office_sheet.html", {"s": await calls.session(session_id), "deputies": await calls.deputies(session_id)})
+    return render(request, "office_sheet.html", {"s": await calls.session(session_id), "deputies": await calls.deputies(session_id),
+                                                 "checkin": await calls.checkin_code(session_id), "base": str(request.base_url).rstrip("/")})
 
 
 @router.post("/sessions/{session_id}/roll-call")
