@@ -111,6 +111,7 @@ def shots(ids: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     return [
         ("signin", "", "", "/signin"),
         ("propose", "", "", "/propose"),
+        ("checkin", "", "", "/checkin?code=DEMO-CODE"),
         ("vote-list", "deputy", "D001", "/vote"),
         ("vote-ballot", "deputy", "D001", f"/vote/{ids['vote']}"),
         ("office-home", "office", "fuyu-office", "/"),
