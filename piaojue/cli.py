@@ -247,6 +247,16 @@ def main(argv: list[str] | None = None) -> int:
                            "tally, close → certified, memory, and the raw asyncpg ceiling; last line JSON")
     add_bench_arguments(p)
     p.set_defaults(fn=cmd_bench)
+    from piaojue import intake_bench
+
+    p = benches.add_parser("duplicates", help="the intake duplicate detector on the labelled set: precision and recall "
+                           "on the tune and held-out halves, beside text-only baselines")
+    intake_bench.add_duplicates_arguments(p)
+    p.set_defaults(fn=intake_bench.run_duplicates)
+    p = benches.add_parser("intake", help="import a grid worker's spreadsheet of N rows (default 5,000) through the intake "
+                           "API, beside reading the file alone and a tenth of the rows; last line JSON")
+    intake_bench.add_import_arguments(p)
+    p.set_defaults(fn=intake_bench.run_import)
 
     args = parser.parse_args(argv)
     return args.fn(args)

@@ -41,6 +41,11 @@ QUEUES: dict[str, tuple[str, ...]] = {
     "ballot.slates": ("intake.slate.published",),
     "ballot.projects": ("supervision.project.created",),  # the subjects of satisfaction ratings
     "intake.results": ("ballot.result.certified",),
+    # What became of a project, for a proposer's tracking-code lookup (intake shows, never decides).
+    "intake.projects": ("supervision.project.created", "supervision.progress.reported", "supervision.inspection.recorded",
+                        "supervision.project.completed"),
+    # Merges, told to the proposers of the merged proposals (their tracking notices).
+    "intake.notices": ("intake.proposal.merged",),
     "supervision.results": ("ballot.result.certified", "ballot.satisfaction.certified"),
     "scoring.supervision": (
         "supervision.project.created",

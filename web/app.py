@@ -59,7 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if who is None:
             if request.state.expired:
                 raise auth.NotSignedIn(expired=True)
-            return render(request, "home.html", {"links": [("提交民生实事建议", "/propose")]})
+            return render(request, "home.html", {"links": [("提交民生实事建议", "/propose"), ("查询办理进展", "/track")]})
         return render(request, "home.html", {"links": NAV.get(who.role, [])})
 
     @app.get("/lang/{lang}")

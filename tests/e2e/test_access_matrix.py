@@ -38,6 +38,30 @@ ROWS: dict[tuple[str, str, str], tuple[str, frozenset[Role], Any]] = {
     ("intake", "POST", "/proposals/{proposal_id}/screening"): (TOWNSHIP, frozenset({O}), {"to": "preliminary_review"}),
     ("intake", "POST", "/slates"): (TOWNSHIP, frozenset({O}), "slate"),
     ("intake", "GET", "/slates/{slate_id}"): (READ, ANY, None),
+    ("intake", "GET", "/slates"): (READ, ANY, None),
+    ("intake", "GET", "/candidates"): (READ, ANY, None),
+    ("intake", "GET", "/proposals/{proposal_id}/duplicates"): (READ, ANY, None),
+    ("intake", "GET", "/duplicates"): (READ, frozenset({O}), None),
+    ("intake", "GET", "/proposals/{proposal_id}/contact"): (TOWNSHIP, frozenset({O}), None),  # PIPL: its own office only
+    ("intake", "POST", "/proposals/{proposal_id}/eligibility/overrides"): (TOWNSHIP, frozenset({O}),
+                                                                          {"rule": "office-buildings", "reason": "矩阵"}),
+    ("intake", "PUT", "/proposals/{proposal_id}/feasibility"): (TOWNSHIP, frozenset({O}),
+                                                                {"demand": 1, "buildability": 1, "urgency": 1, "funding": 1}),
+    ("intake", "POST", "/proposals/{proposal_id}/merge"): (TOWNSHIP, frozenset({O}), {"proposal_ids": [str(uuid4())]}),
+    ("intake", "POST", "/proposals/{proposal_id}/unmerge"): (TOWNSHIP, frozenset({O}), {"reason": "矩阵"}),
+    ("intake", "POST", "/slates/{slate_id}/send"): (TOWNSHIP, frozenset({O}), {}),
+    ("intake", "POST", "/slates/{slate_id}/result-notice"): (TOWNSHIP, frozenset({O}), {"days": 3}),
+    ("intake", "POST", "/notices/{notice_id}/objections"): (TOWNSHIP, frozenset({O}), {"text": "矩阵意见"}),
+    ("intake", "POST", "/objections/{objection_id}/answer"): (TOWNSHIP, frozenset({O}), {"answer": "矩阵答复"}),
+    ("intake", "GET", "/settings/{year}"): (READ, ANY, None),
+    ("intake", "PUT", "/settings/{year}"): (CREATE, frozenset({O}), {"notice_days": 0}),
+    ("intake", "GET", "/places"): (READ, ANY, None),
+    ("intake", "PUT", "/places"): (CREATE, frozenset({O}), {"places": []}),
+    ("intake", "GET", "/imports/template"): (READ, ANY, None),
+    ("intake", "POST", "/imports"): (CREATE, frozenset({O}), b"not a spreadsheet"),
+    ("intake", "GET", "/exports/proposals"): (READ, ANY, None),
+    ("intake", "GET", "/library"): (READ, ANY, None),
+    ("intake", "GET", "/public/track/{code}"): (PUBLIC, ANY, None),  # public by design: rate-limited, no person shown
     ("ballot", "PUT", "/terms/{term}/roster"): (CREATE, frozenset({O}), {"quota": 1, "deputies": [{"deputy_id": "M1", "name": "代表"}]}),
     ("ballot", "POST", "/sessions"): (CREATE, frozenset({O}), {"name": "会议", "year": 2024, "term": 1}),
     ("ballot", "GET", "/sessions/{session_id}"): (READ, ANY | DISPLAY, None),
@@ -162,6 +186,16 @@ async def objects(settings, cluster) -> dict[str, Any]:
         activity = await town.ok("POST", "supervision", "/plan/2024/activities",
                                  json={"kind": "look_back", "title": "回头看", "scheduled_on": DAY})
         proposal = (await town.ok("GET", "intake", "/proposals"))[0]
+        # A slate under public notice (公示), with an objection recorded.
+        noticed = [await town.ok("POST", "intake", "/proposals", json={"year": 2024, "title": f"矩阵公示{i}", "channel": "grid"})
+                   for i in range(2)]
+        for p in noticed:
+            for stage in ("preliminary_review", "approved_by_party_committee", "candidate"):
+                await town.ok("POST", "intake", f"/proposals/{p['id']}/screening", json={"to": stage})
+        in_notice = await town.ok("POST", "intake", "/slates", json={"title": "矩阵公示清单", "year": 2024, "seats": 1,
+                                                                     "notice_days": 3, "proposal_ids": [p["id"] for p in noticed]})
+        notice = in_notice["notices"][0]
+        objection = (await town.ok("POST", "intake", f"/notices/{notice['id']}/objections", json={"text": "意见"}))["objections"][0]
         admin = {"authorization": f"Bearer {mint('county-admin', A, COUNTY)}"}
         account = await client.post(settings.url("identity") + "/accounts", headers=admin, json={
             "username": "juzhen-matrix", "display_name": "矩阵", "grants": [{"role": "office", "jurisdiction": TOWN}]})
@@ -171,7 +205,8 @@ async def objects(settings, cluster) -> dict[str, Any]:
         return {"proposal_id": proposal["id"], "slate_id": slate["id"], "spare_slate": spare, "session_id": session["id"],
                 "vote_id": vote["id"], "project_id": project["id"], "username": "juzhen-matrix", "term": 1,
                 "deputy_id": "M1", "year": 2024, "jurisdiction": TOWN, "report_id": report["id"], "photo_id": photo["id"],
-                "item_id": item["id"], "activity_id": activity["id"], "delivery_id": str(uuid4())}
+                "item_id": item["id"], "activity_id": activity["id"], "delivery_id": str(uuid4()),
+                "notice_id": notice["id"], "objection_id": objection["id"]}
 
 
 async def _first_project(town: Town, vote_id: str):
@@ -193,7 +228,7 @@ def token(service: str, role: Role, jurisdiction: str, session: str | None) -> s
 
 
 OBJECT_PARAMS = ("{proposal_id}", "{slate_id}", "{session_id}", "{vote_id}", "{project_id}", "{jurisdiction}", "{username}",
-                 "{report_id}", "{photo_id}", "{item_id}", "{activity_id}")
+                 "{report_id}", "{photo_id}", "{item_id}", "{activity_id}", "{notice_id}", "{objection_id}")
 PAST_AUTHORISATION = set(range(200, 600)) - {401, 403, 500}
 
 
@@ -223,7 +258,7 @@ async def call(client, settings, service, method, path, values, auth: str | None
 async def test_who_may_call_what_where(settings, cluster, objects):
     missing = {k: v for k, v in objects.items() if k != "spare_slate"}
     unknown = {**missing, **{k: str(uuid4()) for k in ("proposal_id", "slate_id", "session_id", "vote_id", "project_id", "report_id",
-                                                        "photo_id", "item_id", "activity_id")},
+                                                        "photo_id", "item_id", "activity_id", "notice_id", "objection_id")},
                "username": "nobody-matrix", "deputy_id": "M404"}
     wrong: list[str] = []
     async with httpx.AsyncClient(timeout=30) as client:

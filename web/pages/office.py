@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse
 from starlette.datastructures import FormData
 
-from services.intake.domain import REJECTABLE, SCREENING, Channel, Stage
+from services.intake.domain.screening import CHANNEL_LABELS, REJECTABLE, SCREENING, STAGE_LABELS, Stage
 from shared.auth import Role
 from web.auth import checked_form, signed_in
 from web.client import ServiceRefused, Services
@@ -22,12 +22,9 @@ from web.ui import pages, problem_page, render
 router = APIRouter(prefix="/office")
 OFFICE = signed_in(Role.OFFICE)
 PAGE_SIZE = 20
-STAGES = {"submitted": "已提交", "preliminary_review": "政府初审", "feasibility_reviewed": "可行性论证",
-          "approved_by_party_committee": "党委会研究确定", "candidate": "候选项目", "on_ballot": "已列入选票",
-          "chosen": "票决通过", "disposed": "分类处置", "rejected": "未予采纳"}
-CHANNELS = {"deputy_forum": "代表座谈", "reception_day": "代表接待日", "grid": "网格", "wechat_qq": "微信QQ群", "online": "线上",
-            "practice_point": "基层实践点", "letter_hotline": "来信/热线", "department": "政府部门"}
-assert set(STAGES) == {s.value for s in Stage} and set(CHANNELS) == {c.value for c in Channel}
+# The process's own names (intake's domain), for the filters and the screening buttons.
+STAGES = {str(k): v for k, v in STAGE_LABELS.items()}
+CHANNELS = {str(k): v for k, v in CHANNEL_LABELS.items()}
 
 
 class Calls:
@@ -54,6 +51,13 @@ class Calls:
 
     async def publish_slate(self, body: dict[str, Any], key: str) -> dict[str, Any]:
         return await self._("POST", "intake", "/slates", body, key=key)
+
+    async def send_slate(self, slate_id: UUID, override_reason: str, key: str) -> dict[str, Any]:
+        """A slate under public notice (公示) goes to the ballot: after the notice, or before with a reason."""
+        return await self._("POST", "intake", f"/slates/{slate_id}/send", {"override_reason": override_reason}, key=key)
+
+    async def intake_slates(self) -> list[dict[str, Any]]:
+        return await self._("GET", "intake", "/slates")
 
     async def slate(self, slate_id: UUID) -> dict[str, Any]:
         return await self._("GET", "intake", f"/slates/{slate_id}")
@@ -202,7 +206,7 @@ async def screen(proposal_id: UUID, request: Request, form: Annotated[FormData, 
 
 @router.get("/slates")
 async def slates(request: Request, who: Visitor = Depends(OFFICE)):
-    return render(request, "office_slates.html", {"slates": await Calls(request, who).slates()})
+    return render(request, "office_slates.html", {"slates": await Calls(request, who).intake_slates()})
 
 
 @router.get("/slates/new")
@@ -217,6 +221,8 @@ async def publish_slate(request: Request, form: Annotated[FormData, Depends(chec
     ids = [str(i) for i in form.getlist("proposal")][:500]
     body = {"title": str(form.get("title", "")).strip()[:200], "year": _int(form.get("year"), 0),
             "seats": _int(form.get("seats"), 0), "proposal_ids": ids}
+    if str(form.get("notice_days") or "").strip():
+        body["notice_days"] = _int(form.get("notice_days"), 0)
     try:
         slate = await calls.publish_slate(body, _key(form))
     except ServiceRefused as exc:  # e.g. not competitive (差额): show the form again with the reason
@@ -229,7 +235,15 @@ async def publish_slate(request: Request, form: Annotated[FormData, Depends(chec
 @router.get("/slates/{slate_id}")
 async def slate(slate_id: UUID, request: Request, who: Visitor = Depends(OFFICE)):
     """The slate as printed (A4), and after the vote each candidate's outcome and disposition (分类处置)."""
-    return render(request, "office_slate.html", {"slate": await Calls(request, who).slate(slate_id), "stages": STAGES})
+    return render(request, "office_slate.html", {"slate": await Calls(request, who).slate(slate_id), "stages": STAGES,
+                                                 "key": str(uuid4())})
+
+
+@router.post("/slates/{slate_id}/send")
+async def send_slate(slate_id: UUID, request: Request, form: Annotated[FormData, Depends(checked_form)],
+                     who: Visitor = Depends(OFFICE)):
+    await Calls(request, who).send_slate(slate_id, str(form.get("override_reason", "")).strip()[:2000], _key(form))
+    return RedirectResponse(f"/office/slates/{slate_id}", status_code=303)
 
 
 # ---------------------------------------------------------------- roster, sessions, roll call, votes

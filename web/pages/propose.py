@@ -1,18 +1,20 @@
-"""A resident proposes a livelihood project from a phone (the online channel, 线上). No account:
+"""A resident proposes a livelihood project from a phone (the online channel, 线上) and gets a
+tracking code; anyone holding a code looks up what became of that proposal (查询). No account:
 the page submits through the web front's own resident credential for the chosen township
-(``web.auth.resident_token``). Tracking the proposal by a code comes with the intake issue."""
+(``web.auth.resident_token``); the lookup is intake's public endpoint."""
 
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
+from urllib.parse import quote
 from uuid import uuid4
 
 from fastapi import APIRouter, Depends, Request
 from starlette.datastructures import FormData
 
 from web.auth import JURISDICTION, checked_form, resident_token
-from web.client import ServiceRefused, Services
+from web.client import ServiceRefused, Services, refused
 from web.ui import render
 
 router = APIRouter()
@@ -26,6 +28,15 @@ class Calls:
 
     async def submit(self, town: str, body: dict[str, Any], key: str) -> dict[str, Any]:
         return await self.services.call("POST", "intake", "/proposals", resident_token(town), body, key=key)
+
+    async def track(self, code: str, client: str) -> dict[str, Any]:
+        """Public by design, rate-limited per client by intake: the resident's address is passed on
+        (intake counts it when it trusts this front's X-Forwarded-For)."""
+        response = await self.services.client.get(f"{self.services.settings.url('intake')}/public/track/{quote(code, safe='')}",
+                                                  headers={"x-forwarded-for": client})
+        if response.status_code != 200:
+            raise refused(response)
+        return response.json()
 
 
 def proposal_body(form: FormData, channel: str = "online") -> tuple[dict[str, Any], str]:
@@ -80,8 +91,23 @@ async def propose(request: Request, form: Annotated[FormData, Depends(checked_fo
         return render(request, "propose.html", {"town": town if town in TOWNS else "taihu.fuyu", "towns": TOWNS, "key": key,
                                                 "v": dict(form), "error": error, "max": CONTENT_MAX}, status=422)
     try:
-        await Calls(request).submit(town, body, key)
+        created = await Calls(request).submit(town, body, key)
     except ServiceRefused as exc:
         return render(request, "propose.html", {"town": town, "towns": TOWNS, "key": key, "v": dict(form), "error": exc.message,
                                                 "max": CONTENT_MAX}, status=422)
-    return render(request, "propose_done.html", {"title": body["title"], "town": TOWNS[town]})
+    return render(request, "propose_done.html", {"title": body["title"], "town": TOWNS[town], "code": created.get("code"),
+                                                 "eligibility": created.get("eligibility") or []})
+
+
+@router.get("/track")
+async def track(request: Request, code: str = ""):
+    """查询: what became of a proposal, by its tracking code."""
+    code = code.strip()[:40]
+    if not code:
+        return render(request, "track.html", {"code": "", "found": None})
+    try:
+        found = await Calls(request).track(code, request.client.host if request.client else "")
+    except ServiceRefused as exc:
+        return render(request, "track.html", {"code": code, "found": None, "error": exc.message},
+                      status=exc.status if exc.status in (404, 422, 429) else 502)
+    return render(request, "track.html", {"code": code, "found": found})
