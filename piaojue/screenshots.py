@@ -74,7 +74,8 @@ async def live_vote(settings: Settings, town: str) -> dict[str, Any]:
                            {"marks": ballot_for(rng, candidates)})
         projects = await api.call("GET", "supervision", "/projects", office, params={"year": YEAR})
         sessions = await api.call("GET", "ballot", "/sessions", office)
-        return {"session": session["id"], "vote": vote["id"], "slate": slates[-1]["id"], "projects": projects,
+        code = (await api.call("GET", "intake", "/proposals", office, params={"year": YEAR}))[0]["code"]
+        return {"session": session["id"], "vote": vote["id"], "slate": slates[-1]["id"], "projects": projects, "code": code,
                 "certified_session": next(s["id"] for s in sessions if s["name"].endswith("第四次会议")),
                 "certified_vote": next(v["id"] for s in sessions if s["name"].endswith("第四次会议") for v in s["votes"])}
 
@@ -112,6 +113,7 @@ def shots(ids: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         ("signin", "", "", "/signin"),
         ("propose", "", "", "/propose"),
         ("checkin", "", "", "/checkin?code=DEMO-CODE"),
+        ("track", "", "", f"/track?code={ids['code']}"),
         ("vote-list", "deputy", "D001", "/vote"),
         ("vote-ballot", "deputy", "D001", f"/vote/{ids['vote']}"),
         ("office-home", "office", "fuyu-office", "/"),
