@@ -70,7 +70,8 @@ async def live_vote(settings: Settings, town: str) -> dict[str, Any]:
         rng = random.Random(1)
         candidates = [{"candidate_id": c["id"], "title": c["title"]} for c in paper["candidates"]]
         for deputy in present[10:41]:
-            await api.call("POST", "ballot", f"/votes/{vote['id']}/ballots", api.token(deputy, Role.DEPUTY),
+            await api.call("POST", "ballot", f"/votes/{vote['id']}/ballots",
+                           api.token(deputy, Role.DEPUTY, session=session["id"], term=TERM),
                            {"marks": ballot_for(rng, candidates)})
         projects = await api.call("GET", "supervision", "/projects", office, params={"year": YEAR})
         sessions = await api.call("GET", "ballot", "/sessions", office)
