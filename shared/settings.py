@@ -34,6 +34,12 @@ class Settings(BaseSettings):
     # Request bodies larger than this are refused (413) before they are read; a route that needs
     # more says so itself (a term's roster).
     max_body_bytes: int = 256 * 1024
+    # The web front (on base_port; its development sign-in is off in production): the key that
+    # signs its page-session cookies (production: required), cookies marked Secure (behind
+    # HTTPS), idle minutes before a signed-in page session expires (renewed while in use).
+    web_secret: str = ""
+    cookie_secure: bool = False
+    web_session_minutes: int = 30
 
     # --- tokens (see README "Keys"): identity signs with the private key, everyone verifies
     # with the public keys. Keys are JWK JSON on one line (`piaojue keys generate`).
@@ -56,7 +62,8 @@ class Settings(BaseSettings):
     oidc_redirect_url: str = ""  # identity's /auth/oidc/callback as the provider reaches it (default: on this host)
 
     def port(self, service: str) -> int:
-        return self.base_port + 1 + SERVICES.index(service)
+        """``web`` (the pages) is on the base port itself."""
+        return self.base_port if service == "web" else self.base_port + 1 + SERVICES.index(service)
 
     def url(self, service: str) -> str:
         return f"http://{self.http_host}:{self.port(service)}"

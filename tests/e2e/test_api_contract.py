@@ -88,6 +88,9 @@ async def year(settings, cluster) -> Year:
                                   headers=office)).status_code == 201
         for service, path, who in [
             ("ballot", f"/votes/{ids['vote']}/publication", office), ("ballot", f"/slates/{ids['slate']}", office),
+            ("ballot", f"/votes/{ids['vote']}/ballot-paper", office), ("ballot", "/sessions?year=2024", office),
+            ("ballot", f"/sessions/{session['id']}/deputies", office), ("ballot", f"/terms/{session['term']}/roster", office),
+            ("ballot", "/slates?year=2024", office),
             ("intake", f"/slates/{ids['slate']}", office), ("intake", f"/proposals/{proposals[0]['id']}", office),
             ("intake", f"/proposals/{proposals[0]['id']}/contact", office), ("intake", "/slates?year=2024", office),
             ("intake", "/candidates?year=2024", office), ("intake", "/duplicates?year=2024", office),
