@@ -181,7 +181,7 @@ class RequestContext:
     limited: larger than the route's limit (``body_limit``, else ``max_body_bytes``) is refused
     with 413 before it is read, on its Content-Length, or as soon as the bytes received pass it."""
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int = 256 * 1024) -> None:
+    def __init__(self, app: ASGIApp, max_body_bytes: int = 1024 * 1024) -> None:
         self.app, self.max_body_bytes = app, max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -207,11 +207,11 @@ class RequestContext:
                 received = 0
                 declared = next((v for k, v in scope["headers"] if k == b"content-length"), b"0")
                 if not declared.isdigit() or int(declared) > limit:
-                    raise StarletteHTTPException(413, f"the body may have at most {limit} bytes")
+                    raise StarletteHTTPException(413, f"请求内容最多 {limit} 字节 the body may have at most {limit} bytes")
             message = await receive()
             received += len(message.get("body", b""))
             if received > limit:
-                raise StarletteHTTPException(413, f"the body may have at most {limit} bytes")
+                raise StarletteHTTPException(413, f"请求内容最多 {limit} 字节 the body may have at most {limit} bytes")
             return message
 
         try:

@@ -33,7 +33,7 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     # Request bodies larger than this are refused (413) before they are read; a route that needs
     # more says so itself (a term's roster).
-    max_body_bytes: int = 256 * 1024
+    max_body_bytes: int = 1024 * 1024
     # The web front (on base_port; its development sign-in is off in production): the key that
     # signs its page-session cookies (production: required), cookies marked Secure (behind
     # HTTPS), idle minutes before a signed-in page session expires (renewed while in use).

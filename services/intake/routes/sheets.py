@@ -17,7 +17,7 @@ from services.intake.settings import get_intake_settings
 from shared.auth import Principal, Role
 from shared.db import unit_of_work
 from shared.fields import FlagParam, YearParam
-from shared.http import Problem, problems
+from shared.http import Problem, body_limit, problems
 
 router = APIRouter(tags=["intake 征集"])
 BINARY = {"schema": {"type": "string", "format": "binary"}}
@@ -54,7 +54,8 @@ async def _body(request: Request, limit: int) -> bytes:
 
 @router.post("/imports", response_model=ImportOut, status_code=201,
              responses={200: {"model": ImportOut, "description": "a dry run, or a file imported before"}, **problems(403, 413)},
-             openapi_extra={"requestBody": {"required": True, "content": {spreadsheets.XLSX: BINARY, "text/csv": BINARY}}})
+             openapi_extra={**body_limit(get_intake_settings().import_max_bytes),  # the import's own setting
+                            "requestBody": {"required": True, "content": {spreadsheets.XLSX: BINARY, "text/csv": BINARY}}})
 async def import_sheet(request: Request, year: YearParam, dry_run: FlagParam = Query(False, description="only check and show"),
                        who: Principal = Depends(OFFICE)):
     """Import a grid worker's list (.xlsx or .csv; UTF-8 or GBK), sent as the request body. A dry
