@@ -173,6 +173,7 @@ def test_the_year_through_the_pages(site, site_settings, browser):
         if i == 0:
             axe(phone, "ballot")
         labels = ["赞成", "赞成", "赞成", "反对"] if i < 3 else ["赞成", "反对", "赞成", "赞成"]
+        expect(phone.locator("fieldset")).to_have_count(len(labels))  # the ballot drawn before it is read (.all() does not wait)
         for fieldset, label in zip(phone.locator("fieldset").all(), labels, strict=True):
             fieldset.get_by_text(label, exact=True).click()
         press(phone, "下一步：核对选票")
