@@ -8,7 +8,7 @@ from shared.settings import Settings
 
 
 def all_services() -> list[Service]:
-    from services.ballot import SERVICE as ballot
+    from services.ballot.service import SERVICE as ballot
     from services.intake import SERVICE as intake
     from services.scoring import SERVICE as scoring
     from services.supervision import SERVICE as supervision

@@ -1,9 +1,2 @@
-"""票决 ballot: sessions, roll call, quorum, secret ballots, tally, certification."""
-
-from pathlib import Path
-
-from services.ballot.api import router
-from services.ballot.events import projects, slates
-from shared.service import Service
-
-SERVICE = Service("ballot", "票决", router, Path(__file__).parent / "migrations", [slates, projects])
+"""票决 ballot: sessions, roll call, quorum, sealed secret ballots, tellers' keys, tally, certification.
+Wiring: ``services.ballot.service``; the pure rules: ``services.ballot.domain``."""
