@@ -92,9 +92,36 @@ class Year:
     projects: list[dict[str, Any]] = field(default_factory=list)
     supervised: list[dict[str, Any]] = field(default_factory=list)
     rng: random.Random = field(default_factory=random.Random)  # the deputies' draws, seeded by the ballot stage
+    teller_keys: dict[str, dict[str, str]] = field(default_factory=dict)  # each teller's own key (on their device)
 
     def token(self, sub: str, role: Role, jurisdiction: str | None = None) -> str:
         return self.api.token(sub, role, jurisdiction)
+
+    async def tellers(self, session: dict[str, Any]) -> None:
+        """The session's tellers (监票人): each makes a key on their own device and registers its public half."""
+        from piaojue.scenario.fuyu import TELLERS, THRESHOLD
+        from piaojue.teller import new_key, registration
+
+        for teller in TELLERS:
+            if teller not in self.teller_keys:
+                self.teller_keys[teller] = new_key()
+                await self.api.call("PUT", "ballot", "/tellers/me/key", self.token(teller, Role.TELLER),
+                                    registration(self.teller_keys[teller]))
+        await self.api.call("PUT", "ballot", f"/sessions/{session['id']}/tellers", self.chair,
+                            {"tellers": list(TELLERS), "threshold": THRESHOLD})
+
+    async def close(self, vote: dict[str, Any]) -> dict[str, Any]:
+        """Close the round; the first k tellers open their shares on their devices and present them."""
+        from piaojue.scenario.fuyu import TELLERS, THRESHOLD
+        from piaojue.teller import open_share
+
+        closed = await self.api.call("POST", "ballot", f"/votes/{vote['id']}/close", self.chair)
+        for teller in TELLERS[:THRESHOLD] if closed["status"] == "awaiting_shares" else ():
+            who = self.token(teller, Role.TELLER)
+            mine = await self.api.call("GET", "ballot", f"/votes/{vote['id']}/shares/mine", who)
+            closed = await self.api.call("POST", "ballot", f"/votes/{vote['id']}/shares", who,
+                                         open_share(self.teller_keys[teller], mine))
+        return closed
 
     @property
     def office(self) -> str:  # 人大办
