@@ -102,7 +102,9 @@ async def cast_ballot(vote_id: UUID, body: BallotIn, request: Request, who: Prin
             answer = {"vote_id": str(vote_id), "round": current.round, "status": "cast",
                       "receipt": ballots.tracker(sealed) if current.sealed else None}
             try:
-                outcome = await conn.fetchrow(store.CAST, vote_id, current.round, who.sub, sealed, ballot, not current.sealed,
+                # The plain ballot goes to the database only for a named vote (a statement log would keep it).
+                outcome = await conn.fetchrow(store.CAST, vote_id, current.round, who.sub, sealed,
+                                              None if current.sealed else ballot, not current.sealed,
                                               who.jurisdiction, key, fingerprint, answer)
             except asyncpg.UniqueViolationError as exc:  # the key was used before, for another request
                 if replay := await stored_answer(conn, who.sub, key, fingerprint):
