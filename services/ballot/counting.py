@@ -16,6 +16,7 @@ import contextlib
 import multiprocessing
 import os
 import secrets
+import time
 from concurrent.futures import ProcessPoolExecutor
 from uuid import UUID
 
@@ -86,6 +87,7 @@ async def _watch(pool, vote_id: UUID, round_: int, public: bytes) -> None:
 
 
 async def count(pool, vote_id: UUID, round_: int, public: bytes) -> None:
+    started = time.perf_counter()
     async with unit_of_work(pool, "ballot") as uow:
         conn = uow.conn
         vote = await store.load_vote(conn, None, vote_id, lock="FOR UPDATE")
@@ -98,9 +100,14 @@ async def count(pool, vote_id: UUID, round_: int, public: bytes) -> None:
             share = await store.teller_share(conn, vote_id, round_, teller_id)
             shares.append((share.index, chosen.open(_keys[(vote_id, round_)], sealed, sealing.presented_info(info, teller_id))))
         private = sealing.recover_private_key(key["suite"], key["public_key"], shares[:key["threshold"]], info)
+        opening = time.perf_counter()
         opened = await _open_all(conn, key["suite"], private, info, vote_id, round_)
         del private
+        open_ms = 1000 * (time.perf_counter() - opening)
         await _record(uow, vote, opened)
+    log.info("round counted", vote_id=str(vote_id), round=round_, ballots=len(opened), open_ms=round(open_ms, 1),
+             count_ms=round(1000 * (time.perf_counter() - started), 1), workers=(os.cpu_count() or 2) if len(opened) >= PARALLEL_FROM else 0,
+             unopened=sum(1 for _, b in opened if b is None))
 
 
 async def _open_all(conn, suite_name: str, private: bytes, info: bytes, vote_id: UUID, round_: int) -> list[tuple[str, str | None]]:

@@ -275,3 +275,14 @@ def test_a_satisfaction_rating_is_counted_and_certified_by_tier():
     tiers = {r.project_id: (r.tier, r.tier_label, r.rate) for r in v.result().ratings}
     assert tiers == {A: ("satisfied", "满意", 1.0), B: ("dissatisfied", "不满意", 0.4)}
     assert isinstance(v.certify("chair", NOW, "人代会"), SatisfactionCertified)
+
+
+def test_the_domain_imports_no_web_stack_database_driver_or_broker_client():
+    """The recount command, which anyone may run, needs only the domain."""
+    import subprocess
+    import sys
+
+    code = ("import sys, services.ballot.domain.vote, services.ballot.domain.sealing, services.ballot.domain.session, "
+            "services.ballot.recount; print(sorted({m.split('.')[0] for m in sys.modules} & {'fastapi', 'asyncpg', 'faststream', "
+            "'starlette', 'uvicorn', 'aio_pika'}))")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
