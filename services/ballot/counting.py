@@ -30,7 +30,7 @@ from shared.db import unit_of_work
 log = structlog.get_logger()
 
 PARALLEL_FROM = 2_000  # ballots: below this, opening in-process is faster than handing out the work
-BATCH = 5_000  # sealed ballots read and handed to a worker at a time
+BATCH = 2_500  # sealed ballots read and handed to a worker at a time
 POLL_S = 0.05
 
 _keys: dict[tuple[UUID, int], bytes] = {}  # this process's counting keys: (vote, round) → private

@@ -7,8 +7,8 @@ from uuid import uuid4
 import httpx
 import pytest
 
-from shared.auth import Role, mint
-from tests.e2e.town import Town
+from shared.auth import Role
+from tests.e2e.town import Town, token
 from tests.support import assert_problem, eventually
 
 TOWN = "taihu.xinchang"  # a township of its own, away from the other tests' data
@@ -18,8 +18,8 @@ TOWN = "taihu.xinchang"  # a township of its own, away from the other tests' dat
 async def api(settings, cluster):
     async with httpx.AsyncClient(timeout=10) as client:
         def call(method, service, path, role=Role.OFFICE, sub="xinchang-office", **kw):
-            token = mint(sub, role, TOWN, secret=settings.auth_secret)
-            return client.request(method, settings.url(service) + path, headers={"authorization": f"Bearer {token}",
+            bearer = token(settings, sub, role, TOWN)
+            return client.request(method, settings.url(service) + path, headers={"authorization": f"Bearer {bearer}",
                                                                                  **kw.pop("headers", {})}, **kw)
         yield call
 
