@@ -17,6 +17,7 @@ from services.ballot.domain.refusal import Refused, Why
 from services.ballot.domain.session import SessionStatus, Tellers
 from services.ballot.routes.common import ANYONE, CHAIR, OFFICE, TELLER
 from services.ballot.routes.common import router as make_router
+from services.ballot.routes.models import AttendanceOut, RosterChangeOut, RosterOut, SessionClosedOut, SessionOut, TellersOut
 from shared.auth import Principal
 from shared.db import UnitOfWork
 from shared.fields import Flag, Headcount, Identifier, Name, Reason, Term, Title, Year, items, text
@@ -70,7 +71,7 @@ class TellerKeyOut(BaseModel):
     fingerprint: str
 
 
-@router.put("/terms/{term}/roster", responses=problems(403, 409))
+@router.put("/terms/{term}/roster", response_model=RosterOut, responses=problems(403, 409))
 async def put_roster(term: Term, body: RosterIn, request: Request, who: Principal = Depends(OFFICE)) -> dict[str, Any]:
     """The deputies of a term (届) of the caller's congress, before its sessions: frozen while one is open."""
     ids = [d.deputy_id for d in body.deputies]
@@ -90,7 +91,7 @@ async def put_roster(term: Term, body: RosterIn, request: Request, who: Principa
     return await command(request, who.sub, act)
 
 
-@router.post("/terms/{term}/roster/changes", status_code=201, responses=problems(403, 404))
+@router.post("/terms/{term}/roster/changes", status_code=201, response_model=RosterChangeOut, responses=problems(403, 404))
 async def change_roster(term: Term, body: RosterChangeIn, request: Request, who: Principal = Depends(CHAIR)) -> dict[str, Any]:
     """A recorded decision on a deputy's status (补选/辞职/罢免): it takes effect when the next session opens."""
 
@@ -105,7 +106,7 @@ async def change_roster(term: Term, body: RosterChangeIn, request: Request, who:
     return await command(request, who.sub, act, 201)
 
 
-@router.post("/sessions", status_code=201, responses=problems(403, 409))
+@router.post("/sessions", status_code=201, response_model=SessionOut, responses=problems(403, 409))
 async def create_session(body: SessionIn, request: Request, who: Principal = Depends(OFFICE)) -> dict[str, Any]:
     """Open a session of the term: the roster changes decided since the last one take effect now."""
 
@@ -124,7 +125,7 @@ async def create_session(body: SessionIn, request: Request, who: Principal = Dep
     return await command(request, who.sub, act, 201)
 
 
-@router.post("/sessions/{session_id}/close", responses=problems(403, 404, 409))
+@router.post("/sessions/{session_id}/close", response_model=SessionClosedOut, responses=problems(403, 404, 409))
 async def close_session(session_id: UUID, request: Request, who: Principal = Depends(CHAIR)) -> dict[str, Any]:
     """闭会: once no vote of the session is open or awaiting its tellers. The roster thaws."""
 
@@ -138,7 +139,7 @@ async def close_session(session_id: UUID, request: Request, who: Principal = Dep
     return await command(request, who.sub, act)
 
 
-@router.get("/sessions/{session_id}", responses=problems(404))
+@router.get("/sessions/{session_id}", response_model=SessionOut, responses=problems(404))
 async def get_session(session_id: UUID, request: Request, who: Principal = Depends(ANYONE)) -> dict[str, Any]:
     async with request.app.state.pool.acquire() as conn:
         s = await store.session(conn, who, session_id)
@@ -147,7 +148,7 @@ async def get_session(session_id: UUID, request: Request, who: Principal = Depen
             "quorum": rules.has_quorum(counts["present"], counts["seated"]), "tellers": s["tellers"], "threshold": s["threshold"]}
 
 
-@router.post("/sessions/{session_id}/roll-call", responses=problems(403, 404, 409))
+@router.post("/sessions/{session_id}/roll-call", response_model=AttendanceOut, responses=problems(403, 404, 409))
 async def roll_call(session_id: UUID, body: RollCallIn, request: Request, who: Principal = Depends(OFFICE)) -> dict[str, Any]:
     """签到: mark deputies present (or gone again). Deputies not seated in the term are refused."""
 
@@ -165,7 +166,7 @@ async def roll_call(session_id: UUID, body: RollCallIn, request: Request, who: P
     return await command(request, who.sub, act)
 
 
-@router.put("/sessions/{session_id}/tellers", responses=problems(403, 404, 409))
+@router.put("/sessions/{session_id}/tellers", response_model=TellersOut, responses=problems(403, 404, 409))
 async def set_tellers(session_id: UUID, body: TellersIn, request: Request, who: Principal = Depends(CHAIR)) -> dict[str, Any]:
     """The session's tellers (监票人) and k: each must have registered their own public key."""
     tellers = Tellers(body.tellers, body.threshold)

@@ -19,6 +19,7 @@ from services.ballot.domain.refusal import Refused, Why
 from services.ballot.domain.vote import Kind, Mode, Status, check_marks, tally_json
 from services.ballot.routes.common import TELLER
 from services.ballot.routes.common import router as make_router
+from services.ballot.routes.models import MyShareOut, PaperBallotOut
 from shared.auth import Principal
 from shared.db import UnitOfWork
 from shared.fields import Headcount, text
@@ -47,7 +48,7 @@ async def _open_paper_round(conn, who: Principal, vote_id: UUID, lock: str = "FO
     return vote
 
 
-@router.post("/votes/{vote_id}/paper-ballots", status_code=201, responses=problems(403, 404, 409))
+@router.post("/votes/{vote_id}/paper-ballots", status_code=201, response_model=PaperBallotOut, responses=problems(403, 404, 409))
 async def enter_paper_ballot(vote_id: UUID, body: BallotIn, request: Request, who: Principal = Depends(TELLER)) -> dict[str, Any]:
     """A teller enters one collected paper ballot. An over-marked one is recorded as invalid."""
 
@@ -85,7 +86,7 @@ async def enter_paper_totals(vote_id: UUID, body: TotalsIn, request: Request, wh
     return await command(request, who.sub, act)
 
 
-@router.get("/votes/{vote_id}/shares/mine", responses=problems(403, 404, 409))
+@router.get("/votes/{vote_id}/shares/mine", response_model=MyShareOut, responses=problems(403, 404, 409))
 async def my_share(vote_id: UUID, request: Request, who: Principal = Depends(TELLER)) -> dict[str, Any]:
     """The caller's share of the current round's key, sealed to the caller's own public key."""
     async with request.app.state.pool.acquire() as conn:

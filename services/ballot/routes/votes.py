@@ -19,6 +19,7 @@ from services.ballot.domain.session import SessionStatus, refuse_unless_open
 from services.ballot.domain.vote import Kind, Mode, Ratings, Status, Subject, Vote
 from services.ballot.routes.common import ANYONE, CHAIR, PRESIDING
 from services.ballot.routes.common import router as make_router
+from services.ballot.routes.models import VoteOut, WithdrawalOut
 from shared.auth import Principal, Role
 from shared.db import UnitOfWork
 from shared.fields import Reason, Year
@@ -71,7 +72,7 @@ def view(vote: Vote, issued: int | None = None, cast: int | None = None) -> dict
     return body
 
 
-@router.post("/sessions/{session_id}/votes", status_code=201, responses=problems(403, 404, 409))
+@router.post("/sessions/{session_id}/votes", status_code=201, response_model=VoteOut, responses=problems(403, 404, 409))
 async def create_vote(session_id: UUID, body: VoteIn, request: Request, who: Principal = Depends(CHAIR)) -> dict[str, Any]:
     async def act(uow: UnitOfWork):
         session = await store.session(uow.conn, who, session_id)
@@ -100,7 +101,7 @@ async def create_vote(session_id: UUID, body: VoteIn, request: Request, who: Pri
     return await command(request, who.sub, act, 201)
 
 
-@router.post("/votes/{vote_id}/withdrawals", responses=problems(403, 404, 409))
+@router.post("/votes/{vote_id}/withdrawals", response_model=WithdrawalOut, responses=problems(403, 404, 409))
 async def withdraw(vote_id: UUID, body: WithdrawalIn, request: Request, who: Principal = Depends(CHAIR)) -> dict[str, Any]:
     """A candidate withdrawn from the ballot: only before the vote opens."""
 
@@ -114,7 +115,7 @@ async def withdraw(vote_id: UUID, body: WithdrawalIn, request: Request, who: Pri
     return await command(request, who.sub, act)
 
 
-@router.post("/votes/{vote_id}/open", responses=problems(403, 404, 409))
+@router.post("/votes/{vote_id}/open", response_model=VoteOut, responses=problems(403, 404, 409))
 async def open_vote(vote_id: UUID, request: Request, who: Principal = Depends(CHAIR)) -> dict[str, Any]:
     """Open the vote's first round, or the further round its last count called for: with a quorum, a
     ballot to each deputy present; a secret electronic round gets a key of its own, split among the
@@ -184,7 +185,7 @@ async def close_vote(vote_id: UUID, request: Request, who: Principal = Depends(C
     return response
 
 
-@router.post("/votes/{vote_id}/rounds/current/void", responses=problems(403, 404, 409))
+@router.post("/votes/{vote_id}/rounds/current/void", response_model=VoteOut, responses=problems(403, 404, 409))
 async def void_round(vote_id: UUID, body: VoidRoundIn, request: Request, who: Principal = Depends(PRESIDING)) -> dict[str, Any]:
     """The presiding officer voids the current round with a recorded reason (the hall's network or
     devices failed; the tellers' shares never came): its sealed ballots are discarded unopened, and
@@ -201,7 +202,7 @@ async def void_round(vote_id: UUID, body: VoidRoundIn, request: Request, who: Pr
     return await command(request, who.sub, act)
 
 
-@router.post("/votes/{vote_id}/void", responses=problems(403, 404, 409))
+@router.post("/votes/{vote_id}/void", response_model=VoteOut, responses=problems(403, 404, 409))
 async def void_vote(vote_id: UUID, body: VoidIn, request: Request, who: Principal = Depends(PRESIDING)) -> dict[str, Any]:
     """The whole vote void, with a recorded reason: a new vote on its slate may then be held."""
 
@@ -217,7 +218,7 @@ async def void_vote(vote_id: UUID, body: VoidIn, request: Request, who: Principa
     return await command(request, who.sub, act)
 
 
-@router.get("/votes/{vote_id}", responses=problems(404))
+@router.get("/votes/{vote_id}", response_model=VoteOut, responses=problems(404))
 async def get_vote(vote_id: UUID, request: Request, who: Principal = Depends(ANYONE)) -> dict[str, Any]:
     async with request.app.state.pool.acquire() as conn:
         vote = await store.load_vote(conn, who, vote_id)
