@@ -3,7 +3,7 @@ timestamps, statement log, and the WAL itself.
 
 The ballot service runs here on a throwaway PostgreSQL cluster of this module's own (initdb on a
 spare port; ``wal_compression=off`` so that the WAL holds row data as written; commit timestamps
-on; every statement logged with its parameters) and a RabbitMQ vhost of its own. Deputies cast
+on; every statement logged with its parameters). Deputies cast
 distinct ballots of 8 candidates, each ballot's compact form (``FAB-…``) unique and long enough to
 search for in raw bytes; a named vote (记名) beside it shows that the same searches do find a
 deputy next to their marks when the procedure puts them together."""
@@ -80,25 +80,19 @@ def private_pg():
 
 @pytest.fixture(scope="module")
 def ballot(settings, private_pg, tmp_path_factory):
-    """The ballot service on the private cluster and a vhost of its own."""
-    vhost = f"{settings.amqp_url.rsplit('/', 1)[1]}_wal"
-    subprocess.run(["rabbitmqctl", "-q", "add_vhost", vhost], check=True, capture_output=True, timeout=120)
-    own = settings.model_copy(update={"database_url": private_pg["url"], "base_port": settings.base_port + 50,
-                                      "amqp_url": f"{settings.amqp_url.rsplit('/', 1)[0]}/{vhost}"})
+    """The ballot service on the private cluster. It shares this run's vhost: no other ballot
+    process runs while this module does (the services are started per module)."""
+    own = settings.model_copy(update={"database_url": private_pg["url"], "base_port": settings.base_port + 50})
     procs = {}
     try:
-        subprocess.run(["rabbitmqctl", "-q", "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"], check=True,
-                       capture_output=True, timeout=120)
         log = tmp_path_factory.mktemp("private-ballot") / "ballot.log"
-        env = {**os.environ, "PIAOJUE_DATABASE_URL": own.database_url, "PIAOJUE_AMQP_URL": own.amqp_url,
-               "PIAOJUE_BASE_PORT": str(own.base_port)}
+        env = {**os.environ, "PIAOJUE_DATABASE_URL": own.database_url, "PIAOJUE_BASE_PORT": str(own.base_port)}
         with open(log, "ab") as out:
             procs["ballot"] = subprocess.Popen([sys.executable, "-m", "services.ballot", "--migrate"], env=env, stdout=out, stderr=out)
         processes.wait_ready(own, procs)
         yield own, log
     finally:
         processes.stop(procs)
-        subprocess.run(["rabbitmqctl", "-q", "delete_vhost", vhost], capture_output=True, timeout=120)
 
 
 class Hall:
