@@ -156,6 +156,39 @@ def cmd_asyncapi(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_county_receiver(args: argparse.Namespace) -> int:
+    import os
+    from pathlib import Path
+
+    from piaojue.county_receiver import serve
+
+    secret = args.secret or os.environ.get("PIAOJUE_COUNTY_WEBHOOK_SECRET")
+    if not secret:
+        print("give the subscriber's secret: --secret or PIAOJUE_COUNTY_WEBHOOK_SECRET", file=sys.stderr)
+        return 2
+    serve(secret, Path(args.store), args.host, args.port, args.tolerance)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """The county's ranking sheet, from the scoring service's API."""
+    import httpx
+
+    from shared.auth import Role, mint
+
+    settings = get_settings()
+    token = args.token or mint("county-export", Role.COUNTY, args.jurisdiction, ttl_s=600)
+    response = httpx.get(f"{settings.url('scoring')}/assessments.xlsx", params={"year": args.year},
+                         headers={"authorization": f"Bearer {token}"}, timeout=60)
+    if response.status_code != 200:
+        print(f"cannot read the ranking: {response.status_code} {response.text}", file=sys.stderr)
+        return 1
+    with open(args.out, "wb") as f:
+        f.write(response.content)
+    print(f"wrote {args.out} ({len(response.content)} bytes)", file=sys.stderr)
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from piaojue.bench import run
 
@@ -216,6 +249,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--key", required=True, type=Path, help="your key file (piaojue ballot teller-key)")
     p.add_argument("--token", required=True, help="your teller token")
     p.set_defaults(fn=cmd_present_share)
+
+    p = sub.add_parser("county-receiver", help="reference receiver of the signed assessment webhooks (县考核): verifies, "
+                       "stores each version, refuses replays and bad signatures")
+    p.add_argument("--port", type=int, default=8190)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--secret", help="the subscriber's secret (or PIAOJUE_COUNTY_WEBHOOK_SECRET)")
+    p.add_argument("--store", default="county-receiver.sqlite3", help="SQLite file of the versions received")
+    p.add_argument("--tolerance", type=int, default=300, help="seconds a timestamp may be off (default 300)")
+    p.set_defaults(fn=cmd_county_receiver)
+
+    export = sub.add_parser("export", help="spreadsheets").add_subparsers(dest="export_command", required=True, metavar="WHAT")
+    p = export.add_parser("assessments", help="the county's ranking sheet of township assessments (xlsx)")
+    p.add_argument("--year", type=int, required=True)
+    p.add_argument("--out", required=True, help="the .xlsx file to write")
+    p.add_argument("--jurisdiction", default="taihu", help="the county (default taihu)")
+    p.add_argument("--token", help="a county token (default: minted locally with PIAOJUE_AUTH_SECRET)")
+    p.set_defaults(fn=cmd_export)
 
     p = sub.add_parser("asyncapi", help="print the AsyncAPI document of every event and queue (docs/asyncapi.json)")
     p.set_defaults(fn=cmd_asyncapi)

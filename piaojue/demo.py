@@ -5,13 +5,17 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import secrets
+import subprocess
 import sys
 import tempfile
+import time
 import unicodedata
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import httpx
 import psycopg
 
 from piaojue import processes, scenario
@@ -71,6 +75,15 @@ def printer(stage: str, data: dict[str, Any]) -> None:
                     ["项目 project", "牵头单位 lead unit", "完成情况 completion", "验收 accepted"],
                     [[p["title"], p["lead_unit"], COMPLETION[p["completion"]], p["accepted_on"] or "—"]
                      for p in data["projects"]]))
+    elif stage == "county":
+        print(table("七、县考核 County ranking (净分, 完成率, 投资完成率)",
+                    ["名次 rank", "乡镇 township", "版本 version", "净分 net", "完成率 rate", "投资完成率 investment", "考核办法 method"],
+                    [[r["rank"], r["jurisdiction"], r["version"], r["net_points"], f"{float(r['completion_rate']):.1%}",
+                      f"{float(r['investment_rate']):.1%}", r["method_version"]] for r in data["ranking"]]))
+        if "webhook_deliveries" in data:
+            w = data["webhook_deliveries"]
+            print(f"签名推送 signed webhooks: {w['delivered']} delivered, {w['verified_and_stored']} verified and stored by "
+                  f"the county receiver ({', '.join(w['versions'])})")
     elif stage == "rating":
         r = data["result"]
         print(table(f"五、满意度测评 Satisfaction rating: {data['session']['name']} (发出 {r['issued']}, 收回 {r['collected']}; "
@@ -85,10 +98,13 @@ def printer(stage: str, data: dict[str, Any]) -> None:
                     [[s["title"], s["score"], COMPLETION[s["completion"]], SATISFACTION.get(s["satisfaction"], "—")]
                      for s in data["scores"]]))
         a = data["assessment"]
-        print(table(f"{a['jurisdiction']} {a['year']} 年度考核 Township assessment (scoring.assessment.updated v{a['version']})",
-                    ["票决项目 projects", "完成 completed", "完成率 rate", "加分 bonus", "扣分 deduction", "净分 net"],
+        print(table(f"{a['jurisdiction']} {a['year']} 年度考核 Township assessment, version {a['version']} ({a['reason']}), "
+                    f"method {a['method_version']}",
+                    ["票决项目 projects", "完成 completed", "完成率 rate", "加分 bonus", "扣分 deduction", "整改逾期 overdue",
+                     "整改扣分", "净分 net", "投资完成率"],
                     [[a["total_projects"], a["completed"], f"{float(a['completion_rate']):.1%}", a["bonus"],
-                      a["deduction"], a["net_points"]]]))
+                      a["deduction"], a["overdue_rectifications"], a["rectification_deduction"], a["net_points"],
+                      f"{float(a['investment_rate']):.1%}"]]))
 
 
 def _demo_settings(settings: Settings) -> tuple[Settings, dict[str, str]]:
@@ -101,6 +117,24 @@ def _demo_settings(settings: Settings) -> tuple[Settings, dict[str, str]]:
         conn.execute(f'CREATE DATABASE "{name}"')
     url = urlunsplit(parts._replace(path=f"/{name}"))
     return settings.model_copy(update={"database_url": url}), {"PIAOJUE_DATABASE_URL": url}
+
+
+def _receiver(settings: Settings, logs: Path) -> tuple[subprocess.Popen, str, str]:
+    """The county's webhook receiver (piaojue county-receiver) in a process of its own."""
+    secret, port = secrets.token_urlsafe(32), settings.base_port + 9
+    out = open(logs / "county-receiver.log", "ab")  # noqa: SIM115 (closed with the process)
+    proc = subprocess.Popen([sys.executable, "-m", "piaojue.cli", "county-receiver", "--port", str(port),
+                             "--store", str(logs / "county-received.sqlite3")],
+                            env={**os.environ, "PIAOJUE_COUNTY_WEBHOOK_SECRET": secret}, stdout=out, stderr=out)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return proc, url, secret
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    processes.stop({"receiver": proc})
+    raise RuntimeError("the county receiver did not start")
 
 
 def run_demo(as_json: bool = False, town: str = scenario.TOWN) -> int:
@@ -121,7 +155,10 @@ def run_demo(as_json: bool = False, town: str = scenario.TOWN) -> int:
             processes.wait_ready(settings, procs)
         else:
             say("using the services already running")
-        outcome = asyncio.run(scenario.run(settings, (lambda *_: None) if as_json else printer, town))
+            logs = Path(tempfile.mkdtemp(prefix="piaojue-demo-"))
+        receiver, url, secret = _receiver(settings, logs)
+        procs["county-receiver"] = receiver
+        outcome = asyncio.run(scenario.run(settings, (lambda *_: None) if as_json else printer, town, url, secret))
     except scenario.ScenarioError as exc:
         say(f"demo failed: {exc}")
         return 1
@@ -132,5 +169,5 @@ def run_demo(as_json: bool = False, town: str = scenario.TOWN) -> int:
     else:
         print(f"\n{len(outcome['chosen'])} projects chosen, {outcome['projects_created']} created in supervision, "
               f"{len(outcome['dispositions'])} dispositions; completion rate "
-              f"{float(outcome['assessment']['completion_rate']):.1%}.")
+              f"{float(outcome['assessment']['completion_rate']):.1%}; supervision {outcome['supervision']}.")
     return 0

@@ -27,9 +27,9 @@ def document() -> dict[str, Any]:
                                   {"properties": {"type": {"const": type_}, "version": {"const": version},
                                                   "data": {"$ref": f"#/components/schemas/{model.__name__}"}}}]},
         }
-        channels[type_] = {
+        channels.setdefault(type_, {"messages": {}})["messages"][name] = {"$ref": f"#/components/messages/{name}"}
+        channels[type_] |= {
             "address": type_,
-            "messages": {name: {"$ref": f"#/components/messages/{name}"}},
             "bindings": {"amqp": {"is": "routingKey", "exchange": {"name": EVENTS_EXCHANGE.name, "type": "topic",
                                                                     "durable": True, "autoDelete": False}}},
         }

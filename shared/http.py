@@ -53,7 +53,8 @@ class ProblemDetail(BaseModel):
 
 
 _PROBLEM_TITLES = {400: "Bad request", 401: "Not signed in or invalid token", 403: "Not allowed", 404: "Not found",
-                   409: "Conflicts with the current state", 413: "Request too large", 422: "Invalid request",
+                   409: "Conflicts with the current state", 413: "Request too large",
+                   415: "Unsupported media type", 422: "Invalid request",
                    429: "Too many requests", 503: "Temporarily unavailable; retry after Retry-After"}
 
 

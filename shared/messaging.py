@@ -44,7 +44,10 @@ QUEUES: dict[str, tuple[str, ...]] = {
     "supervision.results": ("ballot.result.certified", "ballot.satisfaction.certified"),
     "scoring.supervision": (
         "supervision.project.created",
+        "supervision.project.planned",
+        "supervision.progress.reported",
         "supervision.inspection.recorded",
+        "supervision.rectification.updated",
         "supervision.project.completed",
     ),
     "scoring.ratings": ("ballot.satisfaction.certified",),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +30,8 @@ class Service:
     router: APIRouter
     migrations: Path
     consumers: list[Consumer] = field(default_factory=list)
+    # Background work besides the relay, each run as ``task(app)`` for the life of the process.
+    tasks: list[Callable[[FastAPI], Awaitable[None]]] = field(default_factory=list)
 
 
 def create_app(service: Service, settings: Settings | None = None) -> FastAPI:
@@ -46,15 +48,17 @@ def create_app(service: Service, settings: Settings | None = None) -> FastAPI:
         await broker.start()
         relay = asyncio.create_task(run_relay(pool, broker, service.name, settings), name="outbox-relay")
         app.state.pool, app.state.broker, app.state.settings = pool, broker, settings
+        background = [asyncio.create_task(task(app), name=getattr(task, "__qualname__", "task")) for task in service.tasks]
         if settings.auth_secret == Settings.model_fields["auth_secret"].default:
             log.warning("PIAOJUE_AUTH_SECRET is the development default: anyone can mint tokens; set your own")
         log.info("service started")
         try:
             yield
         finally:
-            relay.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await relay
+            for task in (relay, *background):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await broker.stop()
             await pool.close()
             log.info("service stopped")

@@ -57,3 +57,16 @@ def settings(infra):
     settings = get_settings()
     migrate_all(settings)
     return settings
+
+
+@pytest.fixture(scope="module")
+def receiver(settings, tmp_path_factory):
+    """The county's reference webhook receiver, as a separate process."""
+    from tests.support import Receiver
+
+    receiver = Receiver(settings, tmp_path_factory.mktemp("county") / "received.sqlite3")
+    try:
+        receiver.wait_ready()
+        yield receiver
+    finally:
+        receiver.stop()

@@ -60,3 +60,39 @@ def assert_problem(response, status: int, code: str) -> None:
 
 async def equals(awaitable, expected) -> bool:
     return await awaitable == expected
+
+
+class Receiver:
+    """``piaojue county-receiver`` in a process of its own, with the secret of its subscription."""
+
+    def __init__(self, settings, store) -> None:
+        import os
+        import secrets
+        import subprocess
+        import sys
+
+        self.secret = secrets.token_urlsafe(32)
+        self.port = settings.base_port + 9
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "piaojue.cli", "county-receiver", "--port", str(self.port), "--store", str(store)],
+            env={**os.environ, "PIAOJUE_COUNTY_WEBHOOK_SECRET": self.secret})
+
+    def wait_ready(self, timeout: float = 30) -> None:
+        import httpx
+
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the county receiver did not start")
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        from piaojue import processes
+
+        processes.stop({"receiver": self.proc})

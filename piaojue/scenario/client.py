@@ -58,6 +58,14 @@ class Api:
             raise ScenarioError(f"{method} {service}{path}: {response.status_code} {response.text}")
         return response.json()
 
+    async def upload(self, service: str, path: str, who: str, content: bytes, media_type: str) -> Any:
+        response = await self.client.post(self.settings.url(service) + path, content=content,
+                                          headers={"authorization": f"Bearer {who}", "content-type": media_type,
+                                                   "idempotency-key": str(uuid4())})
+        if response.status_code >= 400:
+            raise ScenarioError(f"POST {service}{path}: {response.status_code} {response.text}")
+        return response.json()
+
     async def ok(self, service: str, path: str, who: str) -> bool:
         return (await self.request("GET", service, path, who)).status_code == 200
 
@@ -91,6 +99,9 @@ class Year:
     present: list[str] = field(default_factory=list)
     projects: list[dict[str, Any]] = field(default_factory=list)
     supervised: list[dict[str, Any]] = field(default_factory=list)
+    activities: dict[str, dict[str, Any]] = field(default_factory=dict)
+    receiver: str | None = None  # the county's webhook receiver, if one runs (piaojue county-receiver)
+    receiver_secret: str | None = None
     rng: random.Random = field(default_factory=random.Random)  # the deputies' draws, seeded by the ballot stage
     teller_keys: dict[str, dict[str, str]] = field(default_factory=dict)  # each teller's own key (on their device)
 
@@ -98,30 +109,10 @@ class Year:
         return self.api.token(sub, role, jurisdiction)
 
     async def tellers(self, session: dict[str, Any]) -> None:
-        """The session's tellers (监票人): each makes a key on their own device and registers its public half."""
-        from piaojue.scenario.fuyu import TELLERS, THRESHOLD
-        from piaojue.teller import new_key, registration
-
-        for teller in TELLERS:
-            if teller not in self.teller_keys:
-                self.teller_keys[teller] = new_key()
-                await self.api.call("PUT", "ballot", "/tellers/me/key", self.token(teller, Role.TELLER),
-                                    registration(self.teller_keys[teller]))
-        await self.api.call("PUT", "ballot", f"/sessions/{session['id']}/tellers", self.chair,
-                            {"tellers": list(TELLERS), "threshold": THRESHOLD})
+        await set_tellers(self.api, self.chair, session, self.teller_keys)
 
     async def close(self, vote: dict[str, Any]) -> dict[str, Any]:
-        """Close the round; the first k tellers open their shares on their devices and present them."""
-        from piaojue.scenario.fuyu import TELLERS, THRESHOLD
-        from piaojue.teller import open_share
-
-        closed = await self.api.call("POST", "ballot", f"/votes/{vote['id']}/close", self.chair)
-        for teller in TELLERS[:THRESHOLD] if closed["status"] == "awaiting_shares" else ():
-            who = self.token(teller, Role.TELLER)
-            mine = await self.api.call("GET", "ballot", f"/votes/{vote['id']}/shares/mine", who)
-            closed = await self.api.call("POST", "ballot", f"/votes/{vote['id']}/shares", who,
-                                         open_share(self.teller_keys[teller], mine))
-        return closed
+        return await close_vote(self.api, self.chair, vote, self.teller_keys)
 
     @property
     def office(self) -> str:  # 人大办
@@ -134,3 +125,29 @@ class Year:
     @property
     def county(self) -> str:  # 县考核
         return self.token("taihu-kaohe", Role.COUNTY, COUNTY)
+
+
+async def set_tellers(api: Api, chair: str, session: dict[str, Any], keys: dict[str, dict[str, str]]) -> None:
+    """The session's tellers (监票人): each makes a key on their own device (kept in ``keys``) and
+    registers its public half; the presidium names them, any 2 of 3 to open a sealed round."""
+    from piaojue.scenario.fuyu import TELLERS, THRESHOLD
+    from piaojue.teller import new_key, registration
+
+    for teller in TELLERS:
+        if teller not in keys:
+            keys[teller] = new_key()
+            await api.call("PUT", "ballot", "/tellers/me/key", api.token(teller, Role.TELLER), registration(keys[teller]))
+    await api.call("PUT", "ballot", f"/sessions/{session['id']}/tellers", chair, {"tellers": list(TELLERS), "threshold": THRESHOLD})
+
+
+async def close_vote(api: Api, chair: str, vote: dict[str, Any], keys: dict[str, dict[str, str]]) -> dict[str, Any]:
+    """Close the round; the first k tellers open their shares on their devices and present them."""
+    from piaojue.scenario.fuyu import TELLERS, THRESHOLD
+    from piaojue.teller import open_share
+
+    closed = await api.call("POST", "ballot", f"/votes/{vote['id']}/close", chair)
+    for teller in TELLERS[:THRESHOLD] if closed["status"] == "awaiting_shares" else ():
+        who = api.token(teller, Role.TELLER)
+        mine = await api.call("GET", "ballot", f"/votes/{vote['id']}/shares/mine", who)
+        closed = await api.call("POST", "ballot", f"/votes/{vote['id']}/shares", who, open_share(keys[teller], mine))
+    return closed

@@ -20,5 +20,5 @@ async def run(year: Year) -> None:
     year.slate = await api.call("POST", "intake", "/slates", office, {
         "title": f"孚玉镇{YEAR}年民生实事候选项目", "year": YEAR, "seats": SEATS,
         "proposal_ids": [p["id"] for p in proposals]})
-    year.outcome["ids"] = {"slate": year.slate["id"]}
+    year.outcome["ids"]["slate"] = year.slate["id"]
     year.progress("intake", {"proposals": proposals, "slate": year.slate})

@@ -28,6 +28,9 @@ async def run(year: Year) -> None:
         await api.call("POST", "ballot", f"/votes/{rating['id']}/ballots", year.token(deputy, Role.DEPUTY), {"marks": marks})
     await year.close(rating)
     rated = await api.call("POST", "ballot", f"/votes/{rating['id']}/certify", chair)
+    if "satisfaction_rating" in year.activities:  # the plan's activity took place
+        await api.call("POST", "supervision", f"/activities/{year.activities['satisfaction_rating']['id']}/actions", office,
+                       {"action": "hold", "on": f"{YEAR + 1}-01-18"})
     await api.call("POST", "ballot", f"/sessions/{session['id']}/close", chair)
     year.outcome["satisfaction"] = [
         {"title": r["title"], "tier": r["tier"], "label": r["tier_label"], "satisfied": r["satisfied"],

@@ -2,8 +2,10 @@
 
 from pathlib import Path
 
+from services.scoring import sender
 from services.scoring.api import router
 from services.scoring.events import ratings, supervision
 from shared.service import Service
 
-SERVICE = Service("scoring", "考核", router, Path(__file__).parent / "migrations", [supervision, ratings])
+SERVICE = Service("scoring", "考核", router, Path(__file__).parent / "migrations", [supervision, ratings],
+                  tasks=[sender.run])

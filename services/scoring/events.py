@@ -1,16 +1,26 @@
-"""Events the scoring service consumes."""
+"""Events the scoring service consumes. Order does not matter: an event about a project scoring
+has not heard of yet is parked (``pending``) in the transaction of its inbox row, and applied when
+the project's creation arrives. Nothing waits on redelivery, nothing is dead-lettered for it."""
 
 from __future__ import annotations
 
-from collections import defaultdict
-from decimal import Decimal
+import json
+from typing import Any
 from uuid import UUID
 
-from services.scoring import domain
-from services.scoring.store import method_for
+from services.scoring import store
+from services.scoring.publish import recalculate, rescore
 from shared.contracts.ballot import SatisfactionCertified
-from shared.contracts.envelope import Envelope
-from shared.contracts.supervision import InspectionRecorded, ProjectCompleted, ProjectCreated
+from shared.contracts.envelope import Envelope, parse
+from shared.contracts.supervision import (
+    InspectionRecorded,
+    InspectionRecordedV1,
+    ProgressReported,
+    ProjectCompleted,
+    ProjectCreated,
+    ProjectPlanned,
+    RectificationUpdated,
+)
 from shared.db import UnitOfWork
 from shared.messaging import Consumer
 
@@ -18,57 +28,81 @@ supervision = Consumer("scoring.supervision")
 ratings = Consumer("scoring.ratings")
 
 
+async def _waits(uow: UnitOfWork, envelope: Envelope, project_ids: list[UUID]) -> bool:
+    """Park the event if one of its projects is not known yet; True if parked."""
+    for project_id in project_ids:
+        if not await store.project_known(uow.conn, project_id):
+            await store.park(uow.conn, envelope.id, project_id, envelope.type, envelope.model_dump(mode="json"))
+            return True
+    return False
+
+
 @supervision.on(ProjectCreated)
 async def project_created(uow: UnitOfWork, envelope: Envelope, event: ProjectCreated) -> None:
+    await store.add_project(uow.conn, event.project_id, envelope.jurisdiction, event.year, event.title)
+    for body in await store.unpark(uow.conn, event.project_id):  # what arrived before it, in arrival order
+        parked, payload = parse_parked(body)
+        await HANDLERS[parked.type](uow, parked, payload)
+
+
+@supervision.on(ProjectPlanned)
+async def project_planned(uow: UnitOfWork, envelope: Envelope, event: ProjectPlanned) -> None:
+    if await _waits(uow, envelope, [event.project_id]):
+        return
+    await store.update_project(uow.conn, event.project_id, lead_unit=event.lead_unit, budget=event.budget)
+    await recalculate(uow, envelope.jurisdiction, event.year, "plan corrected")
+
+
+@supervision.on(ProgressReported)
+async def progress_reported(uow: UnitOfWork, envelope: Envelope, event: ProgressReported) -> None:
+    """The latest report by the day it describes gives the investment completed."""
+    if await _waits(uow, envelope, [event.project_id]):
+        return
     await uow.conn.execute(
-        "INSERT INTO projects (id, jurisdiction, year, title) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING",
-        event.project_id, envelope.jurisdiction, event.year, event.title,
-    )
-
-
-async def _known(uow: UnitOfWork, project_id) -> None:
-    if not await uow.conn.fetchval("SELECT true FROM projects WHERE id = $1 FOR UPDATE", project_id):
-        # Events of one project are published in order, so this is not a race: retry, then dead-letter.
-        raise LookupError(f"project {project_id} not known yet")
+        "UPDATE projects SET funds_spent = $2 WHERE id = $1 AND $2::numeric IS NOT NULL", event.project_id, event.funds_spent)
+    await recalculate(uow, envelope.jurisdiction, event.year, "progress reported")
 
 
 @supervision.on(InspectionRecorded)
-async def inspection_recorded(uow: UnitOfWork, envelope: Envelope, event: InspectionRecorded) -> None:
-    """Each inspection updates the project's score under the year's method."""
-    await _known(uow, event.project_id)
-    await uow.conn.execute(
-        "INSERT INTO ratings (inspection_id, project_id, kind, rating) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-        event.inspection_id, event.project_id, event.kind, event.rating,
-    )
+async def inspection_recorded(uow: UnitOfWork, envelope: Envelope, event: InspectionRecorded | InspectionRecordedV1) -> None:
+    """Each rated inspection updates the project's score under the year's method (v1: one rating)."""
+    if await _waits(uow, envelope, [event.project_id]):
+        return
+    scores = [event.rating] if isinstance(event, InspectionRecordedV1) else [r.rating for r in event.ratings]
+    await store.add_rating(uow.conn, event.inspection_id, event.project_id, event.kind, scores)
     await rescore(uow, envelope.jurisdiction, event.project_id, event.year)
+    await recalculate(uow, envelope.jurisdiction, event.year, f"{event.kind} inspection recorded")
 
 
-async def rescore(uow: UnitOfWork, jurisdiction: str, project_id: UUID, year: int) -> None:
-    """Recompute a project's score from all its ratings under the year's method."""
-    by_kind: dict[str, list[Decimal]] = defaultdict(list)
-    for r in await uow.conn.fetch("SELECT kind, rating FROM ratings WHERE project_id = $1", project_id):
-        by_kind[r["kind"]].append(Decimal(r["rating"]))
-    for r in await uow.conn.fetch("SELECT rate FROM satisfaction WHERE project_id = $1 AND rate IS NOT NULL", project_id):
-        by_kind[domain.SATISFACTION].append(r["rate"] * 100)
-    method = await method_for(uow.conn, jurisdiction, year)
-    await uow.conn.execute("UPDATE projects SET score = $2 WHERE id = $1", project_id, domain.project_score(by_kind, method))
+@supervision.on(RectificationUpdated)
+async def rectification_updated(uow: UnitOfWork, envelope: Envelope, event: RectificationUpdated) -> None:
+    if await _waits(uow, envelope, [event.project_id]):
+        return
+    await store.set_rectification(uow.conn, event.item_id, event.project_id, event.status, event.due_on, event.closed_on)
+    await recalculate(uow, envelope.jurisdiction, event.year, "rectification updated")
 
 
 @supervision.on(ProjectCompleted)
 async def project_completed(uow: UnitOfWork, envelope: Envelope, event: ProjectCompleted) -> None:
-    await _known(uow, event.project_id)
-    await uow.conn.execute("UPDATE projects SET completion = $2 WHERE id = $1", event.project_id, event.completion)
-
-
+    if await _waits(uow, envelope, [event.project_id]):
+        return
+    await store.update_project(uow.conn, event.project_id, completion=event.completion)
+    await recalculate(uow, envelope.jurisdiction, event.year, "completion recorded")
 
 
 @ratings.on(SatisfactionCertified)
 async def satisfaction_certified(uow: UnitOfWork, envelope: Envelope, rating: SatisfactionCertified) -> None:
     """The deputies' satisfaction rate counts in each rated project's score."""
+    if await _waits(uow, envelope, [p.project_id for p in rating.projects]):
+        return
     for project in rating.projects:
-        await _known(uow, project.project_id)
-        await uow.conn.execute(
-            "INSERT INTO satisfaction (vote_id, project_id, tier, rate) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-            rating.vote_id, project.project_id, project.tier, project.rate,
-        )
+        await store.add_satisfaction(uow.conn, rating.vote_id, project.project_id, project.tier, project.rate)
         await rescore(uow, envelope.jurisdiction, project.project_id, rating.year)
+    await recalculate(uow, envelope.jurisdiction, rating.year, "satisfaction rating certified")
+
+
+HANDLERS = {**supervision.handlers, **ratings.handlers}
+
+
+def parse_parked(body: dict[str, Any]) -> tuple[Envelope, Any]:
+    return parse(json.dumps(body).encode())

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 from uuid import uuid4
 
+from services.supervision import store
 from shared.contracts.ballot import ResultCertified, SatisfactionCertified
 from shared.contracts.envelope import Envelope
-from shared.contracts.supervision import ProjectCreated
+from shared.contracts.supervision import ProjectCreated, RectificationUpdated
 from shared.db import UnitOfWork
 from shared.messaging import Consumer
 
@@ -38,16 +39,20 @@ RECTIFICATION_DAYS = 30
 
 @results.on(SatisfactionCertified)
 async def satisfaction_certified(uow: UnitOfWork, envelope: Envelope, rating: SatisfactionCertified) -> None:
-    """A project rated 不满意 goes back to its lead unit for rectification (整改)."""
+    """A project rated 不满意 goes back to its lead unit for rectification (整改): one item per
+    rating, closed only by the deputies' verification."""
     due = rating.certified_at.date() + timedelta(days=RECTIFICATION_DAYS)
-    for project in rating.projects:
-        if project.tier != "dissatisfied":
+    for rated in rating.projects:
+        if rated.tier != "dissatisfied":
             continue
-        await uow.conn.execute(
-            "INSERT INTO rectifications (id, project_id, source, source_id, problem, due_on)"
-            " SELECT $1, id, 'satisfaction', $3, $4, $5 FROM projects WHERE id = $2 AND jurisdiction = $6"
-            " ON CONFLICT (project_id, source_id) DO NOTHING",
-            uuid4(), project.project_id, rating.vote_id,
-            f"满意度测评不满意 (满意 {project.satisfied}, 基本满意 {project.basically_satisfied}, 不满意 {project.dissatisfied})",
-            due, envelope.jurisdiction,
-        )
+        project = await uow.conn.fetchrow("SELECT * FROM projects WHERE id = $1 AND jurisdiction = $2",
+                                          rated.project_id, envelope.jurisdiction)
+        if project is None:
+            continue
+        problem = (f"满意度测评不满意 (满意 {rated.satisfied}, 基本满意 {rated.basically_satisfied}, "
+                   f"不满意 {rated.dissatisfied})")
+        item = await store.open_item(uow.conn, project, "satisfaction", rating.vote_id, problem, due, rating.certified_by,
+                                     "presiding", await store.current_term(uow.conn, envelope.jurisdiction))
+        if item is not None:
+            await uow.emit(RectificationUpdated(item_id=item["id"], project_id=project["id"], year=project["year"],
+                                                status="open", due_on=due, closed_on=None), envelope.jurisdiction)

@@ -44,3 +44,4 @@ def cluster(settings, tmp_path_factory):
         yield cluster
     finally:
         cluster.stop()
+

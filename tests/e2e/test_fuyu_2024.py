@@ -8,7 +8,7 @@ from decimal import Decimal
 import aio_pika
 
 from piaojue import scenario
-from tests.support import depth, equals, eventually
+from tests.support import depth
 
 QUEUES = ("intake.results", "supervision.results", "scoring.supervision", "ballot.slates")
 
@@ -22,9 +22,9 @@ async def dead_letters(settings) -> dict[str, int]:
         await connection.close()
 
 
-async def test_the_fuyu_2024_vote_runs_from_proposals_to_the_township_assessment(settings, cluster):
+async def test_the_fuyu_2024_vote_runs_from_proposals_to_the_township_assessment(settings, cluster, receiver):
     dead_before = await dead_letters(settings)
-    outcome = await scenario.run(settings)
+    outcome = await scenario.run(settings, receiver=receiver.url, receiver_secret=receiver.secret)
 
     # The 7 chosen are the 7 passing candidates with the most "for" votes, from the ballots cast.
     vote = outcome["vote"]
@@ -55,19 +55,47 @@ async def test_the_fuyu_2024_vote_runs_from_proposals_to_the_township_assessment
     assert assessment["total_projects"] == 7
     assert Decimal(assessment["completion_rate"]) == (Decimal(len(completed)) / 7).quantize(Decimal("0.0001"))
 
-    # Exactly one assessment event reached the county assessment system's queue.
+    # The county corrected its method after publishing: a second version, under the method's second version.
+    assert (assessment["version"], assessment["method_version"]) == (2, "taihu/2024/v2")
+    assert assessment["first_version"]["method_version"] == "taihu/2024/v1"
+    assert assessment["recalculated_by_correction"]
+    # The inspection finding left unverified past its due date costs points under the method.
+    assert assessment["overdue_rectifications"] == 1
+    assert Decimal(assessment["rectification_deduction"]) == Decimal("1.0")
+
+    # Fuyu's versions reached the county assessment system's queue, one event each, in order.
     connection = await aio_pika.connect(settings.amqp_url)
     try:
         channel = await connection.channel()
-        # (the outbox relay publishes it just after the request that made it has answered)
-        await eventually(lambda: equals(depth(channel, "county.assessments"), 1), what="the assessment in the county's queue")
         queue = await channel.declare_queue("county.assessments", passive=True)
-        message = await queue.get(no_ack=True)
-        event = json.loads(message.body)
-        assert event["type"] == "scoring.assessment.updated"
-        assert event["jurisdiction"] == "taihu.fuyu"
-        assert event["data"]["assessment_id"] == outcome["ids"]["assessment"]
-        assert Decimal(event["data"]["completion_rate"]) == Decimal(assessment["completion_rate"])
+        events = []
+        while (message := await queue.get(no_ack=True, fail=False)) is not None:
+            events.append(json.loads(message.body))
+        fuyu = [e for e in events if e["jurisdiction"] == "taihu.fuyu"]
+        assert [e["data"]["version"] for e in fuyu] == [1, 2]
+        assert all(e["type"] == "scoring.assessment.updated" and e["version"] == 2 for e in fuyu)
+        assert fuyu[-1]["data"]["assessment_id"] == outcome["ids"]["assessment"]
+        assert Decimal(fuyu[-1]["data"]["completion_rate"]) == Decimal(assessment["completion_rate"])
     finally:
         await connection.close()
+
+    # The year after the vote: the plan, inspections, the rectification loop and the board.
+    supervision = outcome["supervision"]
+    assert supervision["plan_activities"]["total"] == 7 and supervision["plan_activities"]["upcoming"] == 1
+    assert supervision["inspections"] == 7 * 2 + 1
+    unsatisfied = sum(r["tier"] == "dissatisfied" for r in outcome["satisfaction"])
+    assert supervision["rectifications"] == {"opened": 2 + unsatisfied, "responded": 3, "sent_back": 1, "verified": 1,
+                                             "overdue": 1}
+    assert supervision["board"] == {"blue": len(completed), "yellow": 7 - len(completed)}
+
+    # The county ranks three townships; every version reached the receiver, signature verified.
+    ranking = outcome["county"]["ranking"]
+    townships = {"taihu.fuyu", "taihu.jinxi", "taihu.xuqiao"}  # (other tests' townships may rank beside them)
+    assert townships <= {r["jurisdiction"] for r in ranking}
+    assert [r["rank"] for r in ranking] == sorted(r["rank"] for r in ranking)
+    assert [Decimal(r["net_points"]) for r in ranking] == sorted((Decimal(r["net_points"]) for r in ranking), reverse=True)
+    deliveries = outcome["county"]["webhook_deliveries"]
+    assert deliveries["delivered"] == deliveries["verified_and_stored"]
+    queued = {f"{e['jurisdiction']} v{e['data']['version']}" for e in events if e["jurisdiction"] in townships}
+    assert queued == {v for v in deliveries["versions"] if v.split()[0] in townships}  # queue and webhooks agree
     assert await dead_letters(settings) == dead_before  # the scenario's events were all handled

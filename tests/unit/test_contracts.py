@@ -25,8 +25,21 @@ from shared.contracts.ballot import (
 )
 from shared.contracts.envelope import Payload
 from shared.contracts.intake import SlateCandidate, SlatePublished
-from shared.contracts.scoring import AssessmentUpdated, ProjectScore
-from shared.contracts.supervision import Completion, InspectionKind, InspectionRecorded, ProjectCompleted, ProjectCreated
+from shared.contracts.scoring import AssessmentUpdated, AssessmentUpdatedV1, ProjectScore
+from shared.contracts.supervision import (
+    Completion,
+    DeputyRating,
+    InspectionKind,
+    InspectionRecorded,
+    InspectionRecordedV1,
+    Milestone,
+    ProgressReported,
+    ProjectCompleted,
+    ProjectCreated,
+    ProjectPlanned,
+    RectificationStatus,
+    RectificationUpdated,
+)
 from shared.messaging import QUEUES
 
 U1, U2, U3, U4 = (UUID(int=i) for i in range(1, 5))
@@ -57,13 +70,29 @@ SAMPLES: list[Payload] = [
                                tier="satisfied", rate=0.92)],
     ),
     ProjectCreated(project_id=U1, candidate_id=U2, vote_id=U3, title="背街小巷亮化", year=2024),
-    InspectionRecorded(inspection_id=U1, project_id=U2, year=2024, kind=InspectionKind.MID_TERM, rating=88,
-                       inspected_on=date(2024, 6, 30)),
+    InspectionRecordedV1(inspection_id=U1, project_id=U2, year=2024, kind=InspectionKind.MID_TERM, rating=88,
+                         inspected_on=date(2024, 6, 30)),
     ProjectCompleted(project_id=U1, year=2024, completion=Completion.BASICALLY_COMPLETED, accepted_on=date(2024, 12, 20)),
-    AssessmentUpdated(
+    AssessmentUpdatedV1(
         assessment_id=U1, year=2024, version=3, method={"version": "2024", "bonus_cap": "5.0"},
         total_projects=7, completed=7, completion_rate=Decimal("1.0000"), bonus=Decimal("5.0"),
         deduction=Decimal("0"), net_points=Decimal("5.0"),
+        projects=[ProjectScore(project_id=U2, title="背街小巷亮化", score=Decimal("86.25"), completion=Completion.COMPLETED)],
+    ),
+    InspectionRecorded(inspection_id=U1, project_id=U2, year=2024, kind=InspectionKind.FINAL, inspected_on=date(2024, 12, 20),
+                       ratings=[DeputyRating(deputy="D001", rating=90), DeputyRating(deputy="D002", rating=84)], term=19),
+    ProjectPlanned(project_id=U1, year=2024, lead_unit="镇城建办", leader="分管副镇长", budget=Decimal("1800000"),
+                   funding_source="镇财政", milestones=[Milestone(due_on=date(2024, 6, 30), expected_percent=50)]),
+    ProgressReported(report_id=U1, project_id=U2, year=2024, as_of=date(2024, 6, 30), percent_done=45,
+                     funds_spent=Decimal("810000"), backdated=False),
+    RectificationUpdated(item_id=U1, project_id=U2, year=2024, status=RectificationStatus.CLOSED, due_on=date(2024, 8, 1),
+                         closed_on=date(2024, 7, 28)),
+    AssessmentUpdated(
+        assessment_id=U1, year=2024, version=4, reason="method corrected", method_version="taihu/2024/v2",
+        method={"bonus_cap": "5.0"}, as_of=date(2025, 1, 20), total_projects=7, completed=6,
+        completion_rate=Decimal("0.8571"), bonus=Decimal("5.0"), deduction=Decimal("1.0"), overdue_rectifications=1,
+        rectification_deduction=Decimal("0.5"), net_points=Decimal("3.5"), investment_planned=Decimal("30000000"),
+        investment_spent=Decimal("27000000"), investment_rate=Decimal("0.9000"),
         projects=[ProjectScore(project_id=U2, title="背街小巷亮化", score=Decimal("86.25"), completion=Completion.COMPLETED)],
     ),
 ]
@@ -96,7 +125,7 @@ def poison(body: bytes) -> str:
 # ---------------------------------------------------------------- a good envelope
 
 
-@pytest.mark.parametrize("payload", SAMPLES, ids=lambda p: p.TYPE)
+@pytest.mark.parametrize("payload", SAMPLES, ids=lambda p: f"{p.TYPE}.v{p.VERSION}")
 def test_good_envelope_round_trips_through_the_wire(payload):
     sent = envelope_of(payload)
     envelope, received = parse(wire(sent.model_dump(mode="json")))
