@@ -20,7 +20,7 @@ from services.ballot.routes.common import router as make_router
 from services.ballot.routes.models import AttendanceOut, RosterChangeOut, RosterOut, SessionClosedOut, SessionOut, TellersOut
 from shared.auth import Principal
 from shared.db import UnitOfWork
-from shared.fields import Flag, Headcount, Identifier, Name, Reason, Term, Title, Year, items, text
+from shared.fields import Flag, Identifier, Name, Reason, Term, Title, Year, items, text
 from shared.http import command, problems
 
 router = make_router()
@@ -33,8 +33,8 @@ class DeputyIn(BaseModel):
 
 
 class RosterIn(BaseModel):
-    quota: Headcount = Field(gt=0, description="名额: the nominal number of deputies")
-    deputies: list[DeputyIn] = items(10_000, min_length=1)
+    quota: int = Field(gt=0, le=100_000, description="名额: the nominal number of deputies (up to a province-wide sitting)")
+    deputies: list[DeputyIn] = items(10_000, min_length=1, description="up to 10,000 a request; more in several (they add up)")
 
 
 class RosterChangeIn(BaseModel):
