@@ -103,11 +103,10 @@ async def count(pool, vote_id: UUID, round_: int, public: bytes) -> None:
         opening = time.perf_counter()
         opened = await _open_all(conn, key["suite"], private, info, vote_id, round_)
         del private
-        open_ms = 1000 * (time.perf_counter() - opening)
-        await _record(uow, vote, opened)
-    log.info("round counted", vote_id=str(vote_id), round=round_, ballots=len(opened), open_ms=round(open_ms, 1),
-             count_ms=round(1000 * (time.perf_counter() - started), 1), workers=(os.cpu_count() or 2) if len(opened) >= PARALLEL_FROM else 0,
-             unopened=sum(1 for _, b in opened if b is None))
+        open_ms, n = 1000 * (time.perf_counter() - opening), len(opened)
+        unopened = await _record(uow, vote, opened)
+    log.info("round counted", vote_id=str(vote_id), round=round_, ballots=n, unopened=unopened, open_ms=round(open_ms, 1),
+             count_ms=round(1000 * (time.perf_counter() - started), 1), workers=(os.cpu_count() or 2) if n >= PARALLEL_FROM else 0)
 
 
 async def _open_all(conn, suite_name: str, private: bytes, info: bytes, vote_id: UUID, round_: int) -> list[tuple[str, str | None]]:
@@ -136,16 +135,18 @@ async def _open_all(conn, suite_name: str, private: bytes, info: bytes, vote_id:
     return [one for part in await asyncio.gather(*parts) for one in part]
 
 
-async def _record(uow, vote: Vote, opened: list[tuple[str, str | None]]) -> None:
-    """Shuffle, store unlinked, delete the sealed rows, count."""
+async def _record(uow, vote: Vote, opened: list[tuple[str, str | None]]) -> int:
+    """Shuffle, store unlinked, delete the sealed rows, count. Returns how many did not open."""
     conn, round_ = uow.conn, vote.current
     candidates = [UUID(c) for c in round_.candidates]
     trackers = sorted(t for t, _ in opened)
-    plain = [b if ballots.readable(b, len(candidates), vote.kind) else None for _, b in opened]
+    patterns: dict[str, str] = {}  # one string per distinct ballot: a large round has few patterns
+    plain = [patterns.setdefault(b, b) if ballots.readable(b, len(candidates), vote.kind) else None for _, b in opened]
+    opened.clear()  # the list is the caller's: empty it rather than keep two copies
     secrets.SystemRandom().shuffle(plain)
-    await conn.copy_records_to_table("ballots", records=[(vote.id, round_.number, b) for b in plain],
+    await conn.copy_records_to_table("ballots", records=((vote.id, round_.number, b) for b in plain),
                                      columns=["vote_id", "round", "ballot"])
-    await conn.copy_records_to_table("receipts", records=[(vote.id, round_.number, t) for t in trackers],
+    await conn.copy_records_to_table("receipts", records=((vote.id, round_.number, t) for t in trackers),
                                      columns=["vote_id", "round", "tracker"])
     salt = secrets.token_hex(16)
     await conn.execute("UPDATE rounds SET salt = $3, commitment = $4 WHERE vote_id = $1 AND round = $2", vote.id, round_.number,
@@ -162,6 +163,7 @@ async def _record(uow, vote: Vote, opened: list[tuple[str, str | None]]) -> None
     await uow.audit(vote.jurisdiction, "tellers", "count", "vote", vote.id, after={"round": round_.number, "unopened": unopened})
     if unopened:
         log.warning("sealed ballots did not open: counted invalid", vote_id=str(vote.id), round=round_.number, unopened=unopened)
+    return unopened
 
 
 async def wait_counted(pool, vote_id: UUID, round_: int, timeout: float = 120) -> bool:

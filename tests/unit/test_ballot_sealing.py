@@ -170,3 +170,27 @@ def test_a_tampered_ballot_or_a_dropped_tracker_is_a_mismatch():
     pub["rounds"][0]["trackers"].pop()
     result = recount(pub)
     assert not result.matches and any("trackers" in d for d in result.differences)
+
+
+def test_a_large_round_is_opened_on_worker_processes_that_import_only_the_sealing_module():
+    from services.ballot import counting
+
+    keys, privates = tellers(2)
+    key = sealing.make_round_key(sealing.DEFAULT_SUITE, keys, 2, INFO)
+    private = sealing.recover_private_key(key.suite, key.public_key, opened(key, privates, ["T0", "T1"]), INFO)
+    blobs = [sealing.suite().seal(key.public_key, b"FA-B", INFO) for _ in range(50)] + [b"junk"]
+    pool = counting.workers()
+    try:
+        result = pool.submit(sealing.open_batch, key.suite, private, INFO, blobs).result(timeout=120)
+        web = pool.submit(_imported, ("fastapi", "asyncpg", "faststream")).result(timeout=120)
+    finally:
+        pool.shutdown()
+        counting._pool = None
+    assert [b for _, b in result] == ["FA-B"] * 50 + [None]
+    assert web == []
+
+
+def _imported(names: tuple[str, ...]) -> list[str]:
+    import sys
+
+    return [n for n in names if n in sys.modules]
