@@ -56,9 +56,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_token(args: argparse.Namespace) -> int:
+    """A DEVELOPMENT tool: people sign in through the identity service, machines use client credentials."""
     from shared.auth import mint
 
-    print(mint(args.sub, args.role, args.jurisdiction, name=args.name or "", ttl_s=args.days * 86400))
+    if get_settings().env == "production":
+        print("piaojue token is a development tool and refuses to run in production mode: people sign in "
+              "(POST /auth/sign-in), machines use client credentials (POST /oauth/token)", file=sys.stderr)
+        return 2
+    print("development token, signed with this machine's development issuer key (not for a real deployment)", file=sys.stderr)
+    claims = {k: v for k, v in (("term", args.term), ("session", args.session), ("unit", args.unit)) if v is not None}
+    print(mint(args.sub, args.role, args.jurisdiction, name=args.name or "", ttl_s=args.days * 86400, **claims))
     return 0
 
 
@@ -205,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("up", help="apply migrations, then run the four services until Ctrl-C")
+    p = sub.add_parser("up", help="apply migrations, then run the five services until Ctrl-C")
     p.set_defaults(fn=cmd_up)
 
     p = sub.add_parser("demo", help="replay the Fuyu 2024 vote through the services' HTTP APIs "
@@ -219,13 +226,20 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("migrate", help="create or update every service's PostgreSQL schema")
     p.set_defaults(fn=cmd_migrate)
 
-    p = sub.add_parser("token", help="mint a bearer token for local use")
+    p = sub.add_parser("token", help="DEVELOPMENT ONLY: sign a bearer token with the development issuer key")
     p.add_argument("--sub", required=True, help="who: a deputy id, a user name, a unit")
     p.add_argument("--role", required=True, choices=[r.value for r in Role])
     p.add_argument("--jurisdiction", required=True, help="e.g. taihu (county) or taihu.fuyu (township)")
     p.add_argument("--name", help="display name")
     p.add_argument("--days", type=int, default=30, help="validity in days (default 30)")
+    p.add_argument("--term", type=int, help="a deputy's term (届)")
+    p.add_argument("--session", help="a deputy's voting credential (or the display's): the session id")
+    p.add_argument("--unit", help="a lead unit's unit (牵头单位)")
     p.set_defaults(fn=cmd_token)
+
+    from piaojue.users import add_arguments as add_user_arguments
+
+    add_user_arguments(sub)
 
     p = sub.add_parser("topology", help="print the RabbitMQ definitions (exchanges, queues, bindings) as JSON")
     p.set_defaults(fn=cmd_topology)
@@ -278,6 +292,16 @@ def main(argv: list[str] | None = None) -> int:
                            "tally, close → certified, memory, and the raw asyncpg ceiling; last line JSON")
     add_bench_arguments(p)
     p.set_defaults(fn=cmd_bench)
+    from piaojue import intake_bench
+
+    p = benches.add_parser("duplicates", help="the intake duplicate detector on the labelled set: precision and recall "
+                           "on the tune and held-out halves, beside text-only baselines")
+    intake_bench.add_duplicates_arguments(p)
+    p.set_defaults(fn=intake_bench.run_duplicates)
+    p = benches.add_parser("intake", help="import a grid worker's spreadsheet of N rows (default 5,000) through the intake "
+                           "API, beside reading the file alone and a tenth of the rows; last line JSON")
+    intake_bench.add_import_arguments(p)
+    p.set_defaults(fn=intake_bench.run_import)
 
     args = parser.parse_args(argv)
     return args.fn(args)

@@ -44,12 +44,28 @@ def table(title: str, headers: list[str], rows: list[list[Any]]) -> str:
 
 def printer(stage: str, data: dict[str, Any]) -> None:
     if stage == "intake":
-        print(table("一、征集 Intake: 10 proposals screened into the slate (候选项目清单)",
-                    ["#", "项目 project", "来源渠道 channel", "地点 location", "估算投资(元)", "状态 stage"],
-                    [[i + 1, p["title"], CHANNELS.get(p["channel"], p["channel"]), p["location"], p["estimated_budget"],
-                      "candidate → on_ballot"] for i, p in enumerate(data["proposals"])]))
+        i = data["intake"]
+        print(table(f"一、征集 Intake: {i['proposals_received']} proposals received "
+                    f"({'、'.join(f'{c} {n}' for c, n in i['by_channel'].items())}); {i['imported_rows']} from a grid worker's "
+                    "spreadsheet",
+                    ["#", "项目 project", "来源渠道 channel", "地点 location", "估算投资(元)", "支持 supporters", "状态 stage"],
+                    [[n + 1, c["title"], c["channel_label"], c["location"], c["estimated_budget"], c["on_slate_supporters"],
+                      "候选 → 票决 on the ballot"] for n, c in enumerate(data["slate"]["candidates"])]))
+        print(table("合并 Merged: the same request in other words (suggested by the duplicate detector)",
+                    ["项目 item", "支持 supporters", "来源 channels", "合并的提案 merged"],
+                    [[m["title"], m["supporters"], "、".join(f"{c} {n}" for c, n in m["by_channel"].items()),
+                      "；".join(m["merged"])] for m in i["merged_items"]]))
+        print(table("不符合项目范围 Ineligible (负面清单)", ["提案 proposal", "原因 reason"],
+                    [[x["title"], x["reason"]] for x in i["ineligible"]]))
         slate = data["slate"]
-        print(f"候选清单 slate: {slate['title']} — {len(slate['candidates'])} 个候选, 应选 {slate['seats']} 个 (差额)")
+        print(f"候选清单 slate: {slate['title']} — {len(slate['candidates'])} 个候选, 应选 {slate['seats']} 个 (差额); "
+              f"公示 {i['notice']['days']} 天, {i['notice']['objections']} 条意见已答复")
+    elif stage == "library":
+        print(table("项目库 Project library → next year's intake (screened again)",
+                    ["项目 project", "结转至 to", "状态 stage", "支持 supporters", "上年票数 votes (for/against/abstain)"],
+                    [[p["title"], p["year"], p["stage"], p["supporters"]["count"],
+                      "/".join(str(p["history"]["votes"][k]) for k in ("for", "against", "abstain")) if p["history"]["votes"] else "—"]
+                     for p in data["next_year"]]))
     elif stage == "ballot":
         a, r = data["attendance"], data["result"]
         print(table(f"二、票决 Ballot: {data['session']['name']}",
@@ -150,7 +166,7 @@ def run_demo(as_json: bool = False, town: str = scenario.TOWN) -> int:
             settings, env = _demo_settings(settings)
             migrate_all(settings)
             logs = Path(tempfile.mkdtemp(prefix="piaojue-demo-"))
-            say(f"starting the four services (database {settings.database_url.rsplit('/', 1)[1]}, logs in {logs}) …")
+            say(f"starting the five services (database {settings.database_url.rsplit('/', 1)[1]}, logs in {logs}) …")
             procs = processes.start(settings, env={**os.environ, **env}, log_dir=logs)
             processes.wait_ready(settings, procs)
         else:

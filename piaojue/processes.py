@@ -1,4 +1,4 @@
-"""Start and stop the four services as separate processes."""
+"""Start and stop the five services as separate processes."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The four services, in one list for the command line."""
+"""The five services, in one list for the command line."""
 
 from __future__ import annotations
 
@@ -9,11 +9,12 @@ from shared.settings import Settings
 
 def all_services() -> list[Service]:
     from services.ballot.service import SERVICE as ballot
-    from services.intake import SERVICE as intake
+    from services.identity import SERVICE as identity
+    from services.intake.app import SERVICE as intake
     from services.scoring import SERVICE as scoring
     from services.supervision import SERVICE as supervision
 
-    return [intake, ballot, supervision, scoring]
+    return [intake, ballot, supervision, scoring, identity]
 
 
 def migrate_all(settings: Settings) -> dict[str, list[str]]:

@@ -1,28 +1,43 @@
-"""Bearer tokens: each carries a subject, a role and a jurisdiction (辖区).
+"""Who is calling: bearer tokens verified with the issuer's public keys, roles, jurisdictions.
 
-Jurisdictions are dotted paths: the county ``taihu`` contains the township ``taihu.fuyu``.
-A caller sees its own jurisdiction and everything below it, nothing else."""
+Only the identity service signs tokens (``services/identity``); every service verifies them
+here with public keys (``PIAOJUE_AUTH_JWKS``, and, if set, unknown key ids fetched from
+``PIAOJUE_AUTH_JWKS_URL``). A token carries a subject, a role and a jurisdiction (辖区).
+Jurisdictions are dotted paths: the county ``taihu`` contains the township ``taihu.fuyu``. A
+caller sees its own jurisdiction and everything below it; a write that belongs to a township's
+congress takes only that township's own token (``require(..., own=True)``)."""
 
 from __future__ import annotations
 
+import json
 import time
 from enum import StrEnum
+from typing import Any
+from uuid import UUID, uuid4
 
+import httpx
 import jwt
+import structlog
 from fastapi import Request
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
+from shared import tokens
 from shared.http import Problem
-from shared.settings import get_settings
+from shared.settings import Settings, get_settings
+
+log = structlog.get_logger()
+MAX_TOKEN_LENGTH = 4096  # ours are ~500 bytes; anything far larger is not worth parsing
 
 
 class Role(StrEnum):
     OFFICE = "office"  # 人大办: runs intake, sessions and supervision records of its jurisdiction
     PRESIDING = "presiding"  # 主持人/主席团: certifies results
-    DEPUTY = "deputy"  # 人大代表: votes, inspects
+    DEPUTY = "deputy"  # 人大代表: votes (with the session's credential), inspects (with an account)
     TELLER = "teller"  # 监票人/计票人: enters paper ballots
-    LEAD_UNIT = "lead_unit"  # 牵头实施单位: reports progress
+    LEAD_UNIT = "lead_unit"  # 牵头实施单位: reports progress on its own projects
     COUNTY = "county"  # 县人大/县考核: compares and assesses townships
+    ADMIN = "admin"  # 系统管理员 of the county: manages accounts of the county and its townships
+    DISPLAY = "display"  # 大屏: the hall's screen, read-only, one session
 
 
 class Principal(BaseModel):
@@ -30,9 +45,19 @@ class Principal(BaseModel):
     role: Role
     jurisdiction: str
     name: str = ""
+    term: int | None = None  # a deputy's term (届): with jurisdiction and sub, who the deputy is
+    session: UUID | None = None  # a session's credential (deputy, display): good for that session only
+    unit: str | None = None  # a lead unit's own unit (牵头单位)
+    credential: UUID | None = None  # a deputy's voting credential (revocable)
+    # Set by require(own=True), never by a token: this request may act in the caller's own
+    # jurisdiction only, not in those below it.
+    own: bool = False
 
     def sees(self, jurisdiction: str) -> bool:
-        return in_scope(self.jurisdiction, jurisdiction)
+        return jurisdiction == self.jurisdiction if self.own else in_scope(self.jurisdiction, jurisdiction)
+
+    def scope_sql(self, param: str, column: str = "jurisdiction") -> str:
+        return f"({column} = {param})" if self.own else scope_sql(param, column)
 
 
 def in_scope(scope: str, jurisdiction: str) -> bool:
@@ -44,45 +69,209 @@ def scope_sql(param: str, column: str = "jurisdiction") -> str:
     return f"({column} = {param} OR starts_with({column}, {param} || '.'))"
 
 
-def mint(sub: str, role: Role | str, jurisdiction: str, name: str = "", ttl_s: int = 30 * 86400,
-         secret: str | None = None) -> str:
-    now = int(time.time())
-    claims = {"sub": sub, "role": str(role), "jurisdiction": jurisdiction, "name": name, "iat": now, "exp": now + ttl_s}
-    return jwt.encode(claims, secret or get_settings().auth_secret, algorithm="HS256")
+# ---------------------------------------------------------------- verification
 
 
-def principal(request: Request) -> Principal:
+class TokenRefused(Exception):
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(f"{code}: {detail}")
+        self.code, self.detail = code, detail
+
+
+class KeyRing:
+    """The public keys this process trusts, by key id. Configured keys are fixed; with a URL,
+    an unknown key id is looked up there (at most once per ``min_interval`` s), so a key that
+    identity starts signing with is learned without a restart."""
+
+    def __init__(self, jwks: dict[str, Any], url: str = "", min_interval: float = 30.0) -> None:
+        self.keys: dict[str, tuple[str, Any]] = {}
+        self.url, self.min_interval, self.fetched_at = url, min_interval, -min_interval
+        self.add(jwks)
+
+    def add(self, jwks: dict[str, Any]) -> None:
+        for jwk in jwks.get("keys", []):
+            alg = tokens.algorithm_of(jwk)
+            public = tokens.public_jwk(jwk)
+            self.keys[public["kid"]] = (alg, jwt.PyJWK({k: public[k] for k in ("kty", "crv", "x", "y") if k in public}, alg).key)
+
+    async def find(self, kid: str) -> tuple[str, Any] | None:
+        if kid not in self.keys and self.url and time.monotonic() - self.fetched_at >= self.min_interval:
+            self.fetched_at = time.monotonic()
+            try:
+                async with httpx.AsyncClient(timeout=2) as client:
+                    response = await client.get(self.url)
+                response.raise_for_status()
+                self.add(response.json())
+                log.info("fetched the issuer's keys", url=self.url, kids=sorted(self.keys))
+            except (httpx.HTTPError, ValueError, tokens.KeyError_) as exc:
+                log.warning("could not fetch the issuer's keys", url=self.url, error=str(exc))
+        return self.keys.get(kid)
+
+
+def trusted_jwks(settings: Settings) -> dict[str, Any]:
+    """The configured public keys; in development without any, the development key's."""
+    if settings.auth_jwks:
+        jwks = json.loads(settings.auth_jwks)
+        return jwks if isinstance(jwks, dict) and "keys" in jwks else {"keys": [jwks]}
+    if settings.env == "production":
+        return {"keys": []}
+    return {"keys": [tokens.development_key(settings.auth_algorithm).public]}
+
+
+_rings: dict[tuple[str, str, str, str], KeyRing] = {}
+
+
+def keyring(settings: Settings) -> KeyRing:
+    cache_key = (settings.env, settings.auth_algorithm, settings.auth_jwks, settings.auth_jwks_url)
+    if cache_key not in _rings:
+        _rings[cache_key] = KeyRing(trusted_jwks(settings), settings.auth_jwks_url)
+    return _rings[cache_key]
+
+
+async def verify(token: str, audiences: tuple[str, ...], settings: Settings | None = None) -> Principal:
+    """The principal a token names, or TokenRefused with a stable code."""
+    settings = settings or get_settings()
+    if len(token) > MAX_TOKEN_LENGTH:
+        raise TokenRefused("token-malformed", f"longer than {MAX_TOKEN_LENGTH} characters")
+    try:
+        header = jwt.get_unverified_header(token)
+    except (jwt.PyJWTError, ValueError, TypeError) as exc:
+        raise TokenRefused("token-malformed", "not a signed token (JWS compact form)") from exc
+    alg, kid = header.get("alg"), header.get("kid")
+    if alg not in tokens.ALGORITHMS:
+        raise TokenRefused("token-algorithm-refused", f"algorithm {alg!r} is not accepted; tokens are signed with "
+                                                      f"{' or '.join(tokens.ALGORITHMS)} by the identity service")
+    found = await keyring(settings).find(kid) if isinstance(kid, str) and len(kid) < 100 else None
+    if found is None or found[0] != alg:
+        raise TokenRefused("token-signature-invalid", "not signed by a key this service trusts")
+    try:
+        claims = jwt.decode(token, found[1], algorithms=[alg], audience=list(audiences), issuer=settings.auth_issuer,
+                            options={"require": ["exp", "iat", "iss", "aud", "sub"]}, leeway=30)
+    except jwt.ExpiredSignatureError as exc:
+        raise TokenRefused("token-expired", "the token has expired: sign in again or refresh it") from exc
+    except jwt.InvalidSignatureError as exc:
+        raise TokenRefused("token-signature-invalid", "the signature does not verify") from exc
+    except (jwt.MissingRequiredClaimError, jwt.InvalidAudienceError, jwt.InvalidIssuerError, jwt.ImmatureSignatureError,
+            jwt.InvalidIssuedAtError) as exc:
+        raise TokenRefused("token-claims-invalid", str(exc)) from exc
+    except (jwt.PyJWTError, ValueError, TypeError) as exc:
+        raise TokenRefused("token-malformed", str(exc)) from exc
+    try:
+        return Principal(sub=claims["sub"], role=claims.get("role"), jurisdiction=claims.get("jurisdiction"),
+                         name=claims.get("name") or "", term=claims.get("term"), session=claims.get("session"),
+                         unit=claims.get("unit"), credential=claims.get("cid"))
+    except ValidationError as exc:
+        raise TokenRefused("token-claims-invalid", f"claims: {', '.join(str(e['loc'][0]) for e in exc.errors())}") from exc
+
+
+async def authenticate(request: Request) -> Principal:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise Problem(401, "unauthenticated", "需要登录 Authentication required", "Send Authorization: Bearer <token>.")
+    service = getattr(request.app.state, "service", "")
     try:
-        claims = jwt.decode(token, get_settings().auth_secret, algorithms=["HS256"])
-        return Principal.model_validate(claims)
-    except (jwt.PyJWTError, ValueError) as exc:
-        raise Problem(401, "invalid-token", "令牌无效 Invalid token", str(exc)) from exc
+        return await verify(token.strip(), (tokens.STAFF_AUDIENCE, f"piaojue-{service}"))
+    except TokenRefused as exc:
+        raise Problem(401, exc.code, "令牌无效 Invalid token", exc.detail) from exc
 
 
-def require(*roles: Role):
-    """A FastAPI dependency: the caller, who must hold one of ``roles``."""
+def require(*roles: Role, own: bool = False, display: bool = False):
+    """A FastAPI dependency: the caller, who must hold one of ``roles`` (any role if none is
+    named, except the hall display, which reads only where ``display=True``). ``own=True``: a
+    write that belongs to the caller's own congress — the county's token does not reach into a
+    township's (see ``Principal.own``)."""
 
     async def dependency(request: Request) -> Principal:  # async: FastAPI would run a plain def in a thread
-        who = principal(request)
-        if roles and who.role not in roles:
+        who = await authenticate(request)
+        allowed = roles or [r for r in Role if r is not Role.DISPLAY or display]
+        if display and roles:
+            allowed = [*roles, Role.DISPLAY]
+        if who.role not in allowed:
             raise Problem(
                 403, "forbidden-role", "无权操作 Not allowed for this role",
-                f"role {who.role} may not do this; needs one of {', '.join(roles)}",
+                f"role {who.role} may not do this; needs one of {', '.join(allowed)}",
             )
-        return who
+        return who.model_copy(update={"own": True}) if own else who
 
     return dependency
 
 
 async def fetch_in_scope(conn, who: Principal, table: str, id_: object, what: str, label: str, lock: str = ""):
-    """The row of ``table`` with this id, if the caller's jurisdiction covers it; else a 404 (not a
-    403: another jurisdiction's ids are not even confirmed to exist). ``lock``: e.g. "FOR UPDATE"."""
-    row = await conn.fetchrow(f"SELECT * FROM {table} WHERE id = $1 AND {scope_sql('$2')} {lock}", id_, who.jurisdiction)
+    """The row of ``table`` with this id, if the caller's jurisdiction covers it (its own only,
+    for a write of its own congress); else a 404 (not a 403: another jurisdiction's ids are not
+    even confirmed to exist). ``lock``: e.g. "FOR UPDATE"."""
+    row = await conn.fetchrow(f"SELECT * FROM {table} WHERE id = $1 AND {who.scope_sql('$2')} {lock}", id_, who.jurisdiction)
     if row is None:
         raise Problem(404, f"{what}-not-found", f"未找到{label} {what.capitalize()} not found",
                       f"no {what} {id_} in your jurisdiction")
     return row
+
+
+# ---------------------------------------------------------------- development tokens
+
+
+def mint(sub: str, role: Role | str, jurisdiction: str, name: str = "", ttl_s: int = 30 * 86400,
+         secret: str | None = None, **claims: Any) -> str:
+    """A DEVELOPMENT tool (tests, the scenario, the benchmark, ``piaojue token``): a token with
+    the same algorithm and claims as the identity service issues, signed with this process's
+    issuer key (``PIAOJUE_AUTH_SIGNING_KEY``, or the development key). ``claims``: ``term``,
+    ``session``, ``unit``, ``credential`` (a deputy's voting credential names the session and the
+    term; its credential id is made up if not given). ``secret`` is obsolete and ignored.
+    Refused in production."""
+    settings = get_settings()
+    if claims.get("session") and not claims.get("credential"):
+        claims["credential"] = uuid4()
+    if settings.env == "production":
+        raise RuntimeError("mint is a development tool: in production, tokens come from the identity service")
+    key = tokens.signing_key(settings.auth_signing_key) if settings.auth_signing_key else tokens.development_key(
+        settings.auth_algorithm)
+    return tokens.sign(tokens.token_claims(sub, str(role), jurisdiction, ttl_s, settings.auth_issuer, name, **claims), key)
+
+
+# ---------------------------------------------------------------- production mode
+
+_PLACEHOLDERS = ("change-me", "changeme", "change_me", "placeholder", "example.", "replace-me", "xxxx")
+
+
+def production_problems(settings: Settings, service: str) -> list[str]:
+    """Why this process must not start in production mode (empty: it may). Development: none."""
+    if settings.env != "production":
+        return []
+    problems = []
+    secrets = {"PIAOJUE_DATABASE_URL": settings.database_url, "PIAOJUE_AMQP_URL": settings.amqp_url,
+               "PIAOJUE_AUTH_JWKS": settings.auth_jwks, "PIAOJUE_AUTH_SIGNING_KEY": settings.auth_signing_key,
+               "PIAOJUE_OIDC_CLIENT_SECRET": settings.oidc_client_secret}
+    for name, value in secrets.items():
+        if any(p in value.lower() for p in _PLACEHOLDERS):
+            problems.append(f"{name} is still a placeholder: set the real value")
+    development = {tokens.development_key(alg).kid for alg in tokens.ALGORITHMS}
+    trusted: set[str] = set()
+    if not settings.auth_jwks:
+        problems.append("PIAOJUE_AUTH_JWKS is not set: give every service the issuer's public keys (piaojue keys generate)")
+    else:
+        try:
+            trusted = set(KeyRing(trusted_jwks(settings)).keys)
+        except (ValueError, tokens.KeyError_, jwt.PyJWTError) as exc:
+            problems.append(f"PIAOJUE_AUTH_JWKS is not a set of public keys ({exc})")
+        if trusted & development:
+            problems.append("PIAOJUE_AUTH_JWKS contains the development key, with which anyone can sign tokens")
+        elif not trusted and not problems:
+            problems.append("PIAOJUE_AUTH_JWKS holds no key")
+    if service == "identity":
+        if not settings.auth_signing_key:
+            problems.append("PIAOJUE_AUTH_SIGNING_KEY is not set: identity needs its private key (piaojue keys generate)")
+        else:
+            try:
+                key = tokens.signing_key(settings.auth_signing_key)
+                if key.kid in development:
+                    problems.append("PIAOJUE_AUTH_SIGNING_KEY is the development key, which anyone can use")
+                elif trusted and key.kid not in trusted:
+                    problems.append(f"the signing key {key.kid} is not in PIAOJUE_AUTH_JWKS: add its public key to "
+                                    "every service first (README: key rotation)")
+                if key.alg != settings.auth_algorithm:
+                    problems.append(f"PIAOJUE_AUTH_SIGNING_KEY is an {key.alg} key but PIAOJUE_AUTH_ALGORITHM is "
+                                    f"{settings.auth_algorithm}")
+            except tokens.KeyError_ as exc:
+                problems.append(f"PIAOJUE_AUTH_SIGNING_KEY is not a private key ({exc})")
+    return problems

@@ -54,7 +54,7 @@ class ProblemDetail(BaseModel):
 
 _PROBLEM_TITLES = {400: "Bad request", 401: "Not signed in or invalid token", 403: "Not allowed", 404: "Not found",
                    409: "Conflicts with the current state", 413: "Request too large",
-                   415: "Unsupported media type", 422: "Invalid request",
+                   415: "Unsupported media type", 422: "Invalid request", 423: "Locked until reset",
                    429: "Too many requests", 503: "Temporarily unavailable; retry after Retry-After"}
 
 
@@ -76,7 +76,8 @@ def problem_response(request: Request, status: int, code: str, title: str, detai
         "request_id": request.state.request_id if hasattr(request.state, "request_id") else None,
         **extra,
     }
-    return JSONResponse(jsonable_encoder(body), status_code=status, media_type=PROBLEM)
+    headers = {"retry-after": str(extra["retry_after"])} if "retry_after" in extra else None  # 429: when to try again
+    return JSONResponse(jsonable_encoder(body), status_code=status, media_type=PROBLEM, headers=headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -41,6 +41,11 @@ QUEUES: dict[str, tuple[str, ...]] = {
     "ballot.slates": ("intake.slate.published",),
     "ballot.projects": ("supervision.project.created",),  # the subjects of satisfaction ratings
     "intake.results": ("ballot.result.certified",),
+    # What became of a project, for a proposer's tracking-code lookup (intake shows, never decides).
+    "intake.projects": ("supervision.project.created", "supervision.progress.reported", "supervision.inspection.recorded",
+                        "supervision.project.completed"),
+    # Merges, told to the proposers of the merged proposals (their tracking notices).
+    "intake.notices": ("intake.proposal.merged",),
     "supervision.results": ("ballot.result.certified", "ballot.satisfaction.certified"),
     "scoring.supervision": (
         "supervision.project.created",
@@ -51,6 +56,8 @@ QUEUES: dict[str, tuple[str, ...]] = {
         "supervision.project.completed",
     ),
     "scoring.ratings": ("ballot.satisfaction.certified",),
+    "ballot.credentials": ("identity.credential.revoked",),  # voting credentials no longer good
+    "identity.sessions": ("ballot.session.created", "ballot.attendance.recorded"),  # check-in codes, who is present
     # The county assessment system's inbox (县考核): it reads scores from here.
     "county.assessments": ("scoring.assessment.updated",),
 }

@@ -15,6 +15,7 @@ import uvicorn
 from fastapi import APIRouter, FastAPI
 
 from shared import logging as plog
+from shared.auth import production_problems
 from shared.db import create_pool, migrate
 from shared.http import RequestContext, health_router, install_error_handlers
 from shared.messaging import Consumer, declare_topology, new_broker, run_relay, subscribe
@@ -39,6 +40,7 @@ def create_app(service: Service, settings: Settings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        refuse_unsafe_production(settings, service.name)
         pool = await create_pool(settings, service.name)
         broker = new_broker(settings)
         await broker.connect()
@@ -49,8 +51,9 @@ def create_app(service: Service, settings: Settings | None = None) -> FastAPI:
         relay = asyncio.create_task(run_relay(pool, broker, service.name, settings), name="outbox-relay")
         app.state.pool, app.state.broker, app.state.settings = pool, broker, settings
         background = [asyncio.create_task(task(app), name=getattr(task, "__qualname__", "task")) for task in service.tasks]
-        if settings.auth_secret == Settings.model_fields["auth_secret"].default:
-            log.warning("PIAOJUE_AUTH_SECRET is the development default: anyone can mint tokens; set your own")
+        if settings.env != "production":
+            log.warning("development mode: tokens signed with the development key are accepted; "
+                        "set PIAOJUE_ENV=production and the keys in any real deployment")
         log.info("service started")
         try:
             yield
@@ -81,6 +84,20 @@ async def _ready(app: FastAPI) -> dict[str, bool]:
     return checks
 
 
+class UnsafeProduction(SystemExit):
+    pass
+
+
+def refuse_unsafe_production(settings: Settings, service: str) -> None:
+    """In production mode, stop before serving anything if the keys are missing, the development
+    key's, or placeholders (shared.auth.production_problems)."""
+    problems = production_problems(settings, service)
+    if problems:
+        for problem in problems:
+            log.error("refusing to start in production mode", service=service, problem=problem)
+        raise UnsafeProduction(f"{service}: refusing to start in production mode: " + "; ".join(problems))
+
+
 def main(service: Service) -> None:
     """``python -m services.<name> [--port N] [--migrate]``."""
     settings = get_settings()
@@ -90,6 +107,7 @@ def main(service: Service) -> None:
     parser.add_argument("--migrate", action="store_true", help="apply this service's migrations first")
     args = parser.parse_args()
     plog.configure(service.name, settings.log_level)
+    refuse_unsafe_production(settings, service.name)
     if args.migrate:
         applied = migrate(settings, service.name, service.migrations)
         log.info("migrations applied", applied=applied)

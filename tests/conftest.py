@@ -5,6 +5,7 @@ starts (in-process apps or service subprocesses) can touch a real deployment's d
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import uuid
@@ -12,6 +13,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
+
+from shared import tokens
 
 RUN = uuid.uuid4().hex[:8]
 _base_db = os.environ.get("PIAOJUE_DATABASE_URL", "postgresql://postgres:postgres@127.0.0.1:5432/piaojue")
@@ -21,7 +24,13 @@ VHOST = f"piaojue_test_{RUN}"
 os.environ["PIAOJUE_DATABASE_URL"] = urlunsplit(urlsplit(_base_db)._replace(path=f"/{DB_NAME}"))
 os.environ["PIAOJUE_AMQP_URL"] = urlunsplit(urlsplit(_base_amqp)._replace(path=f"/{VHOST}"))
 os.environ.setdefault("PIAOJUE_BASE_PORT", "18100")  # away from a running deployment's 8100
-os.environ["PIAOJUE_AUTH_SECRET"] = f"piaojue-test-secret-of-run-{RUN}"
+# This run's own issuer key: the tests' tokens (shared.auth.mint) and identity sign with it, and
+# every service verifies with its public half only, as in production.
+_KEY = tokens.generate("EdDSA")
+os.environ["PIAOJUE_AUTH_SIGNING_KEY"] = json.dumps(_KEY)
+os.environ["PIAOJUE_AUTH_JWKS"] = json.dumps({"keys": [tokens.public_jwk(_KEY)]})
+os.environ.pop("PIAOJUE_AUTH_JWKS_URL", None)
+os.environ["PIAOJUE_ENV"] = "development"
 os.environ["PIAOJUE_RELAY_POLL_SECONDS"] = "0.2"
 
 

@@ -71,4 +71,6 @@ if [ "$(psql "$admin_url" -tAc "select 1 from pg_database where datname = '$db_n
   psql "$admin_url" -qc "CREATE DATABASE \"$db_name\""
 fi
 .venv/bin/piaojue migrate >&2
+# The first administrator of the county, on a fresh install only: its password is printed once.
+.venv/bin/piaojue users init --county taihu   # the demo's county; a real one: piaojue users init --county <yours>
 log "ready"

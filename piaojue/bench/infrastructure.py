@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import subprocess
 from collections import Counter
 from collections.abc import Sequence
@@ -104,8 +103,6 @@ def fresh_infra(base: Any) -> Any:
     rabbitmqctl("set_permissions", "-p", NAME, urlsplit(base.amqp_url).username or "guest", ".*", ".*", ".*")
     settings = base.model_copy(update={
         "database_url": _with_path(base.database_url, f"/{NAME}"), "amqp_url": _with_path(base.amqp_url, f"/{NAME}"),
-        # Tokens of this run are good for this run's replicas only.
-        "auth_secret": f"bench-{secrets.token_hex(16)}",
     })
     migrate_all(settings)
     return settings
@@ -128,8 +125,9 @@ def start_replicas(settings: Any, count: int, log_dir: Path) -> list[tuple[int, 
         for i in range(count):
             own = settings.model_copy(update={"base_port": BASE_PORT + 10 * i})
             (log_dir / f"replica{i}").mkdir(parents=True, exist_ok=True)
+            # Tokens: the development issuer's key (or this environment's PIAOJUE_AUTH_*), which the replicas inherit.
             env = {"PIAOJUE_DATABASE_URL": own.database_url, "PIAOJUE_AMQP_URL": own.amqp_url,
-                   "PIAOJUE_AUTH_SECRET": own.auth_secret, "PIAOJUE_BASE_PORT": str(own.base_port)}
+                   "PIAOJUE_BASE_PORT": str(own.base_port)}
             procs = processes.start(own, ["ballot"], env=env, log_dir=log_dir / f"replica{i}")
             replicas.append((own.port("ballot"), procs["ballot"]))
             processes.wait_ready(own, procs)

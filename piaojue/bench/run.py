@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
 
 async def _measure(args: argparse.Namespace, settings: Any, replicas: list[tuple[int, subprocess.Popen]],
                    workers: dict[int, list[int]], log_dir: Path) -> dict[str, Any]:
-    secret, ports, pids = settings.auth_secret, [port for port, _ in replicas], [p.pid for _, p in replicas]
+    ports, pids = [port for port, _ in replicas], [p.pid for _, p in replicas]
     n, db = args.deputies, settings.database_url
     burst, paced = townships("t", n), townships("r", max(1, round(args.rate * args.rate_seconds)))
     ceiling = townships("c", n)
@@ -120,9 +120,9 @@ async def _measure(args: argparse.Namespace, settings: Any, replicas: list[tuple
         started = time.perf_counter()
         await publish_slates(settings, [*burst, *paced, *ceiling, big])
         keys = teller_keys()
-        await set_up_all(pool, [*burst, *paced, *ceiling], secret, keys)
-        await set_up(pool, big, secret, keys)
-        burst_reqs, paced_reqs = cast_requests(burst, secret), cast_requests(paced, secret)
+        await set_up_all(pool, [*burst, *paced, *ceiling], keys)
+        await set_up(pool, big, keys)
+        burst_reqs, paced_reqs = cast_requests(burst), cast_requests(paced)
         report["setup_s"] = round(time.perf_counter() - started, 1)
         # The big roster, roll call and opening (N rows each) go through one replica: its peak so far.
         report["peak_rss_after_setup_mb"] = {f"replica{i}": peak_rss_mb(pid) for i, pid in enumerate(pids)}
@@ -152,7 +152,7 @@ async def _measure(args: argparse.Namespace, settings: Any, replicas: list[tuple
         # -- one vote of n ballots, filled straight into the database: what is measured is the close
         fill = await raw_casts(db, [big], raw_conns, args.limit, sealed={big.jurisdiction: await seal_all(db, big)})
         async with profiling(args.profile, "close", pids, db, report):
-            closing = await close_and_certify(pool, big, secret, keys)
+            closing = await close_and_certify(pool, big, keys)
         for i, pid in enumerate(pids):  # before they go: their peak memory is read at the end
             workers[i] = descendants(pid)
         counted = counted_log(log_dir)

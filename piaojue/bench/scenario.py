@@ -34,10 +34,10 @@ class Township:
     vote_id: str = ""
     round: int = 0
 
-    def token(self, role: str, secret: str, sub: str | None = None) -> str:
+    def token(self, role: str, sub: str | None = None) -> str:
         from shared.auth import mint
 
-        return mint(sub or role, role, self.jurisdiction, ttl_s=86400, secret=secret)
+        return mint(sub or role, role, self.jurisdiction, ttl_s=86400)
 
     def marks(self, j: int) -> dict[str, str]:
         """Deputy j's ballot: 5 candidates always "for", then 80 % / 70 % / 20 % for the next three
@@ -96,10 +96,10 @@ def teller_keys() -> dict[str, dict[str, str]]:
     return {t: new_key() for t in TELLERS}
 
 
-async def set_up(pool: Pool, t: Township, secret: str, keys: dict[str, dict[str, str]], slate_wait_s: float = 120) -> None:
+async def set_up(pool: Pool, t: Township, keys: dict[str, dict[str, str]], slate_wait_s: float = 120) -> None:
     from piaojue.teller import registration
 
-    office, chair = t.token("office", secret), t.token("presiding", secret)
+    office, chair = t.token("office"), t.token("presiding")
     for start in range(0, len(t.deputies), CHUNK):
         await pool.call("PUT", f"/terms/{TERM}/roster", office, {"quota": len(t.deputies), "deputies": [
             {"deputy_id": d, "name": f"代表{d}"} for d in t.deputies[start:start + CHUNK]]})
@@ -108,7 +108,7 @@ async def set_up(pool: Pool, t: Township, secret: str, keys: dict[str, dict[str,
     for start in range(0, len(t.deputies), CHUNK):
         await pool.call("POST", f"/sessions/{t.session_id}/roll-call", office, {"present": t.deputies[start:start + CHUNK]})
     for teller, key in keys.items():
-        await pool.call("PUT", "/tellers/me/key", t.token("teller", secret, teller), registration(key))
+        await pool.call("PUT", "/tellers/me/key", t.token("teller", teller), registration(key))
     await pool.call("PUT", f"/sessions/{t.session_id}/tellers", chair, {"tellers": list(TELLERS), "threshold": THRESHOLD})
     # The slate arrives by event, on whichever replica consumes it: wait until the API sees it.
     deadline = time.monotonic() + slate_wait_s
@@ -129,18 +129,18 @@ async def set_up(pool: Pool, t: Township, secret: str, keys: dict[str, dict[str,
     t.round = opened.get("round", 1)
 
 
-async def set_up_all(pool: Pool, towns: Sequence[Township], secret: str, keys: dict[str, dict[str, str]],
+async def set_up_all(pool: Pool, towns: Sequence[Township], keys: dict[str, dict[str, str]],
                      parallel: int = 16) -> None:
     gate = asyncio.Semaphore(parallel)
 
     async def one(t: Township) -> None:
         async with gate:
-            await set_up(pool, t, secret, keys)
+            await set_up(pool, t, keys)
 
     await asyncio.gather(*(one(t) for t in towns))
 
 
-def cast_requests(towns: Sequence[Township], secret: str) -> list[bytes]:
+def cast_requests(towns: Sequence[Township]) -> list[bytes]:
     """Every deputy's ballot as ready-to-send bytes, interleaved across townships (they all vote
     at once). Each carries an Idempotency-Key, as a voting terminal that retries would send."""
     from shared.auth import mint
@@ -150,7 +150,8 @@ def cast_requests(towns: Sequence[Township], secret: str) -> list[bytes]:
     for j in range(max(len(t.deputies) for t in towns)):
         for t in towns:
             if j < len(t.deputies):
-                token = mint(t.deputies[j], "deputy", t.jurisdiction, ttl_s=86400, secret=secret)
+                # the deputy's voting credential for the session (identity issues it at check-in)
+                token = mint(t.deputies[j], "deputy", t.jurisdiction, ttl_s=86400, session=t.session_id, term=TERM)
                 body = bodies[t.jurisdiction][j % 10].encode()
                 out.append(f"POST /votes/{t.vote_id}/ballots HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                            f"Authorization: Bearer {token}\r\nIdempotency-Key: {uuid4().hex}\r\n"
@@ -243,18 +244,18 @@ async def count_cast(database_url: str, towns: Sequence[Township]) -> tuple[int,
         await conn.close()
 
 
-async def close_and_certify(pool: Pool, t: Township, secret: str, keys: dict[str, dict[str, str]]) -> dict[str, Any]:
+async def close_and_certify(pool: Pool, t: Township, keys: dict[str, dict[str, str]]) -> dict[str, Any]:
     """Close; the first teller presents a share; the k-th share is timed to the count, then certify:
     ``close_to_certified_ms`` runs from the k-th share to the certification's answer."""
     from piaojue.teller import open_share
 
-    chair = t.token("presiding", secret)
+    chair = t.token("presiding")
     started = time.perf_counter()
     closed = await pool.call("POST", f"/votes/{t.vote_id}/close", chair, timeout=600)
     close_ms = 1000 * (time.perf_counter() - started)
     bodies = []
     for teller in TELLERS[:THRESHOLD]:
-        who = t.token("teller", secret, teller)
+        who = t.token("teller", teller)
         bodies.append((who, open_share(keys[teller], await pool.call("GET", f"/votes/{t.vote_id}/shares/mine", who))))
     await pool.call("POST", f"/votes/{t.vote_id}/shares", bodies[0][0], bodies[0][1], expect=(202,))
     kth = time.perf_counter()

@@ -22,7 +22,7 @@ async def run(year: Year) -> None:
     opened = await api.call("POST", "ballot", f"/votes/{vote['id']}/open", chair)
     year.rng = random.Random(f"fuyu-{YEAR}")
     for deputy in year.present:
-        await api.call("POST", "ballot", f"/votes/{vote['id']}/ballots", year.token(deputy, Role.DEPUTY),
+        await api.call("POST", "ballot", f"/votes/{vote['id']}/ballots", year.token(deputy, Role.DEPUTY, session=session["id"], term=TERM),
                        {"marks": ballot_for(year.rng, slate["candidates"])})
     await year.close(vote)  # sealed ballots, opened by two of the three tellers' shares
     year.certified = certified = await api.call("POST", "ballot", f"/votes/{vote['id']}/certify", chair)

@@ -35,12 +35,15 @@ class Api:
     town: str
     tokens: dict[str, str] = field(default_factory=dict)
 
-    def token(self, sub: str, role: Role, jurisdiction: str | None = None) -> str:
-        """The one place the scenario gets its tokens."""
+    def token(self, sub: str, role: Role, jurisdiction: str | None = None, **claims: Any) -> str:
+        """The one place the scenario gets its tokens: from the development issuer, with the claims
+        identity would give (a lead unit names its unit; a deputy's voting credential its session and term)."""
         jurisdiction = jurisdiction or self.town
-        key = f"{sub}/{role}/{jurisdiction}"
+        if role == Role.LEAD_UNIT:
+            claims.setdefault("unit", sub)
+        key = f"{sub}/{role}/{jurisdiction}/{sorted(claims.items())}"
         if key not in self.tokens:
-            self.tokens[key] = mint(sub, role, jurisdiction, secret=self.settings.auth_secret)
+            self.tokens[key] = mint(sub, role, jurisdiction, **claims)
         return self.tokens[key]
 
     async def request(self, method: str, service: str, path: str, who: str, json: Any = None,
@@ -105,8 +108,8 @@ class Year:
     rng: random.Random = field(default_factory=random.Random)  # the deputies' draws, seeded by the ballot stage
     teller_keys: dict[str, dict[str, str]] = field(default_factory=dict)  # each teller's own key (on their device)
 
-    def token(self, sub: str, role: Role, jurisdiction: str | None = None) -> str:
-        return self.api.token(sub, role, jurisdiction)
+    def token(self, sub: str, role: Role, jurisdiction: str | None = None, **claims: Any) -> str:
+        return self.api.token(sub, role, jurisdiction, **claims)
 
     async def tellers(self, session: dict[str, Any]) -> None:
         await set_tellers(self.api, self.chair, session, self.teller_keys)

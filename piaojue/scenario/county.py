@@ -42,7 +42,8 @@ async def small_year(api: Api, name: str, proposals: list) -> None:
     candidates = {c["title"]: c["candidate_id"] for c in slate["candidates"]}
     for d in DEPUTIES:
         marks = {cid: ("for" if title != proposals[2][0] else "against") for title, cid in candidates.items()}
-        await api.call("POST", "ballot", f"/votes/{vote['id']}/ballots", api.token(d, Role.DEPUTY), {"marks": marks})
+        credential = api.token(d, Role.DEPUTY, session=session["id"], term=1)  # the deputy's voting credential
+        await api.call("POST", "ballot", f"/votes/{vote['id']}/ballots", credential, {"marks": marks})
     await close_vote(api, chair, vote, keys)  # sealed: two of the three tellers open it
     await api.call("POST", "ballot", f"/votes/{vote['id']}/certify", chair)
     await api.call("POST", "ballot", f"/sessions/{session['id']}/close", chair)

@@ -25,7 +25,8 @@ async def run(year: Year) -> None:
     completion = {p["title"]: SUPERVISION[p["title"]][2] for p in year.supervised}
     for deputy in present:
         marks = {s["id"]: rate_project(year.rng, completion[s["title"]]) for s in rating["subjects"]}
-        await api.call("POST", "ballot", f"/votes/{rating['id']}/ballots", year.token(deputy, Role.DEPUTY), {"marks": marks})
+        credential = year.token(deputy, Role.DEPUTY, session=session["id"], term=TERM)
+        await api.call("POST", "ballot", f"/votes/{rating['id']}/ballots", credential, {"marks": marks})
     await year.close(rating)
     rated = await api.call("POST", "ballot", f"/votes/{rating['id']}/certify", chair)
     if "satisfaction_rating" in year.activities:  # the plan's activity took place

@@ -6,12 +6,12 @@ from typing import Any
 
 import httpx
 
-from piaojue.scenario import ballot, county, intake, outcome, rating, scoring, supervision
+from piaojue.scenario import ballot, county, intake, library, outcome, rating, scoring, supervision
 from piaojue.scenario.client import AlreadyPlayed, Api, Progress, ScenarioError, Year
 from piaojue.scenario.fuyu import COUNTY, TOWN, YEAR
 from shared.settings import Settings
 
-STAGES = (intake, ballot, outcome, supervision, rating, scoring, county)
+STAGES = (intake, ballot, outcome, library, supervision, rating, scoring, county)
 SUMMARY_DAY = f"{YEAR + 1}-02-20"  # the plan, the loop and the board as they stood a month after the rating
 
 

@@ -24,7 +24,7 @@ from services.ballot.domain.rules import VoteRules
 from services.ballot.domain.vote import Kind, check_marks
 from services.ballot.routes.common import DEPUTY
 from services.ballot.routes.common import router as make_router
-from shared.auth import Principal, in_scope
+from shared.auth import Principal
 from shared.fields import text
 from shared.http import problems, stored_answer
 
@@ -49,6 +49,8 @@ class OpenRound:
     each replica keeps it; the cast statement itself checks that the round is still the open one."""
 
     jurisdiction: str
+    session_id: UUID
+    term: int
     round: int
     kind: Kind
     candidates: list[UUID]
@@ -65,7 +67,7 @@ _open_rounds: dict[UUID, OpenRound] = {}
 
 async def _round_to_cast_in(conn, who: Principal, vote_id: UUID, fresh: bool) -> OpenRound:
     known = _open_rounds.get(vote_id)
-    if known and not fresh and in_scope(who.jurisdiction, known.jurisdiction):
+    if known and not fresh and who.sees(known.jurisdiction):
         return known
     row = await store.open_round_for_cast(conn, who, vote_id)
     if row is None:
@@ -77,7 +79,7 @@ async def _round_to_cast_in(conn, who: Principal, vote_id: UUID, fresh: bool) ->
     if len(_open_rounds) > 10_000:  # bounded: a county has a few hundred votes open at most
         _open_rounds.clear()
     known = _open_rounds[vote_id] = OpenRound(
-        row["jurisdiction"], row["round"], Kind(row["kind"]), [UUID(c) for c in row["candidates"]], row["seats"],
+        row["jurisdiction"], row["session_id"], row["term"], row["round"], Kind(row["kind"]), [UUID(c) for c in row["candidates"]], row["seats"],
         VoteRules.model_validate(row["rules"]), row["sealed"], row["suite"], row["public_key"],
         sealing.round_info(vote_id, row["round"]))
     return known
@@ -86,7 +88,11 @@ async def _round_to_cast_in(conn, who: Principal, vote_id: UUID, fresh: bool) ->
 @router.post("/votes/{vote_id}/ballots", status_code=201, response_model=CastOut, responses=problems(403, 404, 409))
 async def cast_ballot(vote_id: UUID, body: BallotIn, request: Request, who: Principal = Depends(DEPUTY)):
     """A deputy casts a secret ballot and gets a receipt (tracker). A retry with the same
-    Idempotency-Key gets the same answer, receipt included, without casting again."""
+    Idempotency-Key gets the same answer, receipt included, without casting again. Only with the
+    deputy's voting credential for this session: a deputy is (jurisdiction, term, deputy id)."""
+    if who.session is None or who.term is None or who.credential is None:
+        raise Refused(Why.FORBIDDEN, "voting-credential-required",
+                      "a ballot is cast with the voting credential the deputy's device received at check-in (签到)")
     key = request.headers.get("idempotency-key")
     fingerprint = hashlib.sha256(b"POST" + request.url.path.encode()).hexdigest()  # never the marks
     async with request.app.state.pool.acquire() as conn:
@@ -94,6 +100,8 @@ async def cast_ballot(vote_id: UUID, body: BallotIn, request: Request, who: Prin
             if fresh and key and (replay := await stored_answer(conn, who.sub, key, fingerprint)):
                 return replay
             current = await _round_to_cast_in(conn, who, vote_id, fresh)
+            if (who.session, who.term) != (current.session_id, current.term):
+                raise Refused(Why.FORBIDDEN, "credential-for-another-session", "a voting credential is good in its own session only")
             ballot, valid = check_marks(current.kind, current.candidates, current.seats, current.rules, body.marks)
             if not valid:  # an electronic ballot cannot be over-marked
                 limit = current.rules.for_limit(current.seats)
@@ -105,7 +113,7 @@ async def cast_ballot(vote_id: UUID, body: BallotIn, request: Request, who: Prin
                 # The plain ballot goes to the database only for a named vote (a statement log would keep it).
                 outcome = await conn.fetchrow(store.CAST, vote_id, current.round, who.sub, sealed,
                                               None if current.sealed else ballot, not current.sealed,
-                                              who.jurisdiction, key, fingerprint, answer)
+                                              who.jurisdiction, key, fingerprint, answer, who.credential, who.session)
             except asyncpg.UniqueViolationError as exc:  # the key was used before, for another request
                 if replay := await stored_answer(conn, who.sub, key, fingerprint):
                     return replay
@@ -117,6 +125,10 @@ async def cast_ballot(vote_id: UUID, body: BallotIn, request: Request, who: Prin
     async with request.app.state.pool.acquire() as conn:
         if key and (replay := await stored_answer(conn, who.sub, key, fingerprint)):
             return replay
-    if outcome["issued"]:
-        raise Refused(Why.CONFLICT, "already-voted", "one ballot per deputy and round")
-    raise Refused(Why.FORBIDDEN, "not-issued", "only deputies present when the round opened receive a ballot")
+    if not outcome["issued"]:
+        raise Refused(Why.FORBIDDEN, "not-issued", "only deputies present when the round opened receive a ballot")
+    if outcome["revoked"]:
+        raise Refused(Why.FORBIDDEN, "credential-revoked", "your voting credential was revoked: check in again")
+    if not outcome["present"]:
+        raise Refused(Why.FORBIDDEN, "deputy-left", "a deputy who left the session (离场) no longer votes")
+    raise Refused(Why.CONFLICT, "already-voted", "one ballot per deputy and round")

@@ -7,7 +7,7 @@ from pathlib import Path
 from fastapi import APIRouter
 
 from services.ballot import cast, live
-from services.ballot.events import projects, slates
+from services.ballot.events import credentials, projects, slates
 from services.ballot.routes import publication, sessions, tellers, votes
 from shared.service import Service
 
@@ -15,4 +15,4 @@ router = APIRouter()
 for module in (sessions, votes, cast, tellers, publication, live):
     router.include_router(module.router)
 
-SERVICE = Service("ballot", "票决", router, Path(__file__).parent / "migrations", [slates, projects])
+SERVICE = Service("ballot", "票决", router, Path(__file__).parent / "migrations", [slates, projects, credentials])

@@ -24,7 +24,7 @@ from services.ballot.domain.vote import (
     tally_from_json,
     tally_json,
 )
-from shared.auth import Principal, scope_sql
+from shared.auth import Principal
 
 
 def not_found(what: str, id_: Any) -> Refused:
@@ -36,7 +36,7 @@ async def _in_scope(conn, who: Principal | None, table: str, id_: Any, what: str
     if who is None:
         row = await conn.fetchrow(f"SELECT * FROM {table} WHERE id = $1 {lock}", id_)
     else:
-        row = await conn.fetchrow(f"SELECT * FROM {table} WHERE id = $1 AND {scope_sql('$2')} {lock}", id_, who.jurisdiction)
+        row = await conn.fetchrow(f"SELECT * FROM {table} WHERE id = $1 AND {who.scope_sql('$2')} {lock}", id_, who.jurisdiction)
     if row is None:
         raise not_found(what, id_)
     return row
@@ -46,6 +46,8 @@ async def _in_scope(conn, who: Principal | None, table: str, id_: Any, what: str
 
 
 async def session(conn, who: Principal, session_id: UUID, lock: str = ""):
+    if who is not None and who.session is not None and who.session != session_id:  # a session's credential sees that session
+        raise not_found("session", session_id)
     return await _in_scope(conn, who, "sessions", session_id, "session", lock)
 
 
@@ -182,7 +184,7 @@ async def set_count_key(conn, vote_id: UUID, round_: int, count_key: bytes | Non
 
 
 async def slate(conn, who: Principal, slate_id: UUID, own_only: bool = False):
-    row = await conn.fetchrow(f"SELECT * FROM slates WHERE id = $1 AND {'jurisdiction = $2' if own_only else scope_sql('$2')}",
+    row = await conn.fetchrow(f"SELECT * FROM slates WHERE id = $1 AND {'jurisdiction = $2' if own_only else who.scope_sql('$2')}",
                               slate_id, who.jurisdiction)
     if row is None:
         raise not_found("slate", slate_id)
@@ -206,6 +208,8 @@ async def certified_on_slate(conn, slate_id: UUID, other_than: UUID) -> UUID | N
 async def load_vote(conn, who: Principal | None, vote_id: UUID, lock: str = "") -> Vote:
     """The vote, optionally locked: "FOR UPDATE" to change it."""
     v = await _in_scope(conn, who, "votes", vote_id, "vote", lock)
+    if who is not None and who.session is not None and who.session != v["session_id"]:  # a session's credential: that session only
+        raise not_found("vote", vote_id)
     kind = Kind(v["kind"])
     rounds = []
     for r in await conn.fetch("SELECT * FROM rounds WHERE vote_id = $1 ORDER BY round", vote_id):
@@ -333,24 +337,30 @@ async def find_tracker(conn, vote_id: UUID, tracker: str) -> int | None:
 # sealed ballot (a named vote: the plain ballot next to the deputy, in named_ballots), and keep the
 # answer (the tracker, which is no more than the link the transaction id already makes until the
 # close) for a retry with the same Idempotency-Key. One round trip, atomic on its own; retries of
-# one request are serialised by the deputy's row in `issued`.
+# one request are serialised by the deputy's row in `issued`. The deputy's voting credential must
+# not be revoked (identity's event) and the deputy still present (离场 ends it).
 CAST = """
 WITH vote AS (SELECT 1 FROM votes WHERE id = $1 AND round = $2 AND status = 'open' AND mode = 'electronic'
-              AND (jurisdiction = $7 OR starts_with(jurisdiction, $7 || '.')) FOR KEY SHARE),
+              AND jurisdiction = $7 FOR KEY SHARE),
+     revoked AS (SELECT 1 FROM revoked_credentials WHERE credential_id = $11),
+     present AS (SELECT 1 FROM attendance WHERE session_id = $12 AND deputy_id = $3 AND present),
      taken AS (UPDATE issued SET cast_done = true
                WHERE vote_id = $1 AND round = $2 AND deputy_id = $3 AND NOT cast_done AND EXISTS (SELECT 1 FROM vote)
+                 AND NOT EXISTS (SELECT 1 FROM revoked) AND EXISTS (SELECT 1 FROM present)
                RETURNING 1),
      secret AS (INSERT INTO sealed_ballots (vote_id, round, sealed) SELECT $1, $2, $4 FROM taken WHERE NOT $6),
      named AS (INSERT INTO named_ballots (vote_id, round, deputy_id, ballot) SELECT $1, $2, $3, $5 FROM taken WHERE $6),
      answer AS (INSERT INTO idempotency (principal, key, fingerprint, status, body)
                 SELECT $3, $8, $9, 201, $10 FROM taken WHERE $8::text IS NOT NULL)
 SELECT EXISTS (SELECT 1 FROM vote) AS open, EXISTS (SELECT 1 FROM taken) AS taken,
-       EXISTS (SELECT 1 FROM issued WHERE vote_id = $1 AND round = $2 AND deputy_id = $3) AS issued
+       EXISTS (SELECT 1 FROM issued WHERE vote_id = $1 AND round = $2 AND deputy_id = $3) AS issued,
+       EXISTS (SELECT 1 FROM revoked) AS revoked, EXISTS (SELECT 1 FROM present) AS present
 """
 
 
 async def open_round_for_cast(conn, who: Principal, vote_id: UUID):
     return await conn.fetchrow(
-        f"""SELECT v.jurisdiction, v.status, v.mode, v.kind, v.rules, v.round, r.candidates, r.seats, r.sealed, r.suite,
-                   r.public_key FROM votes v LEFT JOIN rounds r ON r.vote_id = v.id AND r.round = v.round
-            WHERE v.id = $1 AND {scope_sql('$2', 'v.jurisdiction')}""", vote_id, who.jurisdiction)
+        f"""SELECT v.jurisdiction, v.session_id, v.status, v.mode, v.kind, v.rules, v.round, r.candidates, r.seats, r.sealed,
+                   r.suite, r.public_key, (SELECT term FROM sessions s WHERE s.id = v.session_id) AS term
+            FROM votes v LEFT JOIN rounds r ON r.vote_id = v.id AND r.round = v.round
+            WHERE v.id = $1 AND {who.scope_sql('$2', 'v.jurisdiction')}""", vote_id, who.jurisdiction)

@@ -1,9 +1,0 @@
-"""征集 intake: proposals from the public, screening, the slate, dispositions after the vote."""
-
-from pathlib import Path
-
-from services.intake.api import router
-from services.intake.events import results
-from shared.service import Service
-
-SERVICE = Service("intake", "征集", router, Path(__file__).parent / "migrations", [results])

@@ -1,4 +1,4 @@
-from services.intake import SERVICE
+from services.intake.app import SERVICE
 from shared.service import main
 
 main(SERVICE)

@@ -141,7 +141,7 @@ async def add_progress(conn, project_id: UUID, by: str, report: dict[str, Any], 
 async def report(conn, who: Principal, report_id: UUID) -> asyncpg.Record:
     row = await conn.fetchrow(
         f"SELECT r.*, p.lead_unit, p.jurisdiction FROM progress_reports r JOIN projects p ON p.id = r.project_id"
-        f" WHERE r.id = $1 AND {scope_sql('$2', 'p.jurisdiction')}", report_id, who.jurisdiction)
+        f" WHERE r.id = $1 AND {who.scope_sql('$2', 'p.jurisdiction')}", report_id, who.jurisdiction)
     if row is None:
         raise Problem(404, "report-not-found", "未找到进度报告 Progress report not found", f"no report {report_id} in your jurisdiction")
     return row
@@ -157,7 +157,7 @@ async def add_photo(conn, report_id: UUID, media_type: str, content: bytes, by: 
 async def photo(conn, who: Principal, photo_id: UUID) -> asyncpg.Record:
     row = await conn.fetchrow(
         f"SELECT ph.media_type, ph.content FROM photos ph JOIN progress_reports r ON r.id = ph.report_id"
-        f" JOIN projects p ON p.id = r.project_id WHERE ph.id = $1 AND {scope_sql('$2', 'p.jurisdiction')}",
+        f" JOIN projects p ON p.id = r.project_id WHERE ph.id = $1 AND {who.scope_sql('$2', 'p.jurisdiction')}",
         photo_id, who.jurisdiction)
     if row is None:
         raise Problem(404, "photo-not-found", "未找到照片 Photo not found", f"no photo {photo_id} in your jurisdiction")
@@ -201,7 +201,7 @@ async def open_item(conn, project: asyncpg.Record, source: str, source_id: UUID,
 async def item(conn, who: Principal, item_id: UUID, lock: str = "") -> asyncpg.Record:
     row = await conn.fetchrow(
         f"SELECT r.*, p.jurisdiction, p.year, p.title AS project_title FROM rectifications r JOIN projects p ON p.id = r.project_id"
-        f" WHERE r.id = $1 AND {scope_sql('$2', 'p.jurisdiction')} {lock}", item_id, who.jurisdiction)
+        f" WHERE r.id = $1 AND {who.scope_sql('$2', 'p.jurisdiction')} {lock}", item_id, who.jurisdiction)
     if row is None:
         raise Problem(404, "rectification-not-found", "未找到整改事项 Rectification not found",
                       f"no rectification {item_id} in your jurisdiction")

@@ -5,4 +5,4 @@ from shared.contracts.envelope import EVENTS, Envelope, PoisonMessage, event, pa
 __all__ = ["EVENTS", "Envelope", "PoisonMessage", "event", "parse"]
 
 # Importing the producer modules registers their payloads.
-from shared.contracts import ballot, intake, scoring, supervision  # noqa: E402,F401
+from shared.contracts import ballot, identity, intake, scoring, supervision  # noqa: E402,F401

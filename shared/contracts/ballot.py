@@ -89,3 +89,26 @@ class SatisfactionCertified(Payload):
     projects: list[RatedProject]
     certified_at: datetime
     certified_by: str
+
+
+@event("ballot.session.created", 1)
+class SessionCreated(Payload):
+    """A sitting of a congress (人代会会议) was set up. Identity gives it a check-in code (签到码),
+    the one thing the office prints or shows in the hall."""
+
+    session_id: UUID
+    term: int  # 届: the deputies of the session are (jurisdiction, term, deputy id)
+    name: str
+    year: int
+
+
+@event("ballot.attendance.recorded", 1)
+class AttendanceRecorded(Payload):
+    """The office's roll call (签到) of a session: deputies it confirmed present, and those who
+    left (离场). Identity issues a deputy's voting credential only while the deputy is present,
+    and ends it when the deputy leaves."""
+
+    session_id: UUID
+    term: int
+    present: list[str]  # deputy ids, of (envelope jurisdiction, term)
+    absent: list[str]

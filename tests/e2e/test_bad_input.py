@@ -17,8 +17,8 @@ TOWN = "taihu.xinchang"  # a township of its own, away from the other tests' dat
 @pytest.fixture
 async def api(settings, cluster):
     async with httpx.AsyncClient(timeout=10) as client:
-        def call(method, service, path, role=Role.OFFICE, sub="xinchang-office", **kw):
-            bearer = token(settings, sub, role, TOWN)
+        def call(method, service, path, role=Role.OFFICE, sub="xinchang-office", claims=None, **kw):
+            bearer = token(sub, role, TOWN, **(claims or {}))
             return client.request(method, settings.url(service) + path, headers={"authorization": f"Bearer {bearer}",
                                                                                  **kw.pop("headers", {})}, **kw)
         yield call
@@ -99,7 +99,8 @@ async def test_vote_rules_refuse_bad_ballots_and_keep_what_was_cast(api, town):
     await api("POST", "ballot", f"/sessions/{session['id']}/roll-call", json={"present": ["X0", "X1", "X2"]})
     assert_problem(await api("POST", "ballot", f"/votes/{vote['id']}/open"), 409, "quorum-not-met")
     assert (await api("GET", "ballot", f"/votes/{vote['id']}")).json()["status"] == "draft"
-    cast_early = await api("POST", "ballot", f"/votes/{vote['id']}/ballots", role=Role.DEPUTY, sub="X0",
+    credential = {"session": session["id"], "term": 18}  # a deputy votes with the session's credential
+    cast_early = await api("POST", "ballot", f"/votes/{vote['id']}/ballots", role=Role.DEPUTY, sub="X0", claims=credential,
                            json={"marks": {candidates[0]: "for"}})
     assert_problem(cast_early, 409, "vote-not-open")
 
@@ -111,7 +112,8 @@ async def test_vote_rules_refuse_bad_ballots_and_keep_what_was_cast(api, town):
     assert (opened.status_code, opened.json()["issued"]) == (200, 4)
 
     def cast(deputy: str, marks: dict):
-        return api("POST", "ballot", f"/votes/{vote['id']}/ballots", role=Role.DEPUTY, sub=deputy, json={"marks": marks})
+        return api("POST", "ballot", f"/votes/{vote['id']}/ballots", role=Role.DEPUTY, sub=deputy, claims=credential,
+                   json={"marks": marks})
 
     assert (await cast("X0", {candidates[0]: "for", candidates[1]: "against"})).status_code == 201
     # More "for" marks than seats (3 > 2), a second ballot, a stranger's candidate, an absent deputy.

@@ -78,8 +78,10 @@ def _marks(rng: random.Random, candidates: list[str]) -> dict[str, str]:
 async def test_ballots_through_three_replicas_with_retries_count_exactly_once(settings, replicas):
     limits = httpx.Limits(max_connections=500, max_keepalive_connections=500)
     async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+        credential: dict = {}  # a deputy votes with the session's credential (session and term)
+
         def call(method, base, path, role=Role.OFFICE, sub="replica-office", **kw):
-            bearer = token(settings, sub, role, TOWN)
+            bearer = token(sub, role, TOWN, **(credential if role == Role.DEPUTY else {}))
             return client.request(method, base + path, headers={"authorization": f"Bearer {bearer}", **kw.pop("headers", {})},
                                   **kw)
 
@@ -93,6 +95,7 @@ async def test_ballots_through_three_replicas_with_retries_count_exactly_once(se
         session = await call("POST", replicas[2], "/sessions", json={"name": "太湖副本镇人代会", "year": YEAR, "term": TERM})
         assert session.status_code == 201, session.text
         session_id = session.json()["id"]
+        credential.update(session=session_id, term=TERM)
         present = await call("POST", replicas[0], f"/sessions/{session_id}/roll-call", json={"present": DEPUTIES})
         assert present.status_code == 200, present.text
         assert (present.json()["present"], present.json()["quorum"]) == (len(DEPUTIES), True)

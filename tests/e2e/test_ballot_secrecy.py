@@ -100,9 +100,11 @@ class Hall:
 
     def __init__(self, settings, client: httpx.AsyncClient) -> None:
         self.settings, self.client, self.keys = settings, client, {t: new_key() for t in TELLERS}
+        self.session_id: str | None = None  # deputies vote with this session's credential
 
     async def call(self, method: str, path: str, role: Role = Role.PRESIDING, sub: str = "chair", **kw) -> dict:
-        headers = {"authorization": f"Bearer {token(self.settings, sub, role, TOWN)}", "idempotency-key": str(uuid4())}
+        claims = {"session": self.session_id, "term": 1} if role == Role.DEPUTY else {}
+        headers = {"authorization": f"Bearer {token(sub, role, TOWN, **claims)}", "idempotency-key": str(uuid4())}
         response = await self.client.request(method, self.settings.url("ballot") + path, headers=headers, **kw)
         assert response.status_code < 300, f"{method} {path}: {response.status_code} {response.text}"
         return response.json()
@@ -120,13 +122,14 @@ class Hall:
             await broker.stop()
 
         async def arrived():
-            headers = {"authorization": f"Bearer {token(self.settings, 'office', Role.OFFICE, TOWN)}"}
+            headers = {"authorization": f"Bearer {token('office', Role.OFFICE, TOWN)}"}
             return (await self.client.get(f"{self.settings.url('ballot')}/slates/{slate.slate_id}", headers=headers)).status_code == 200
 
         await eventually(arrived, what="the slate in the private ballot service")
         await self.call("PUT", "/terms/1/roster", Role.OFFICE, "office",
                         json={"quota": len(DEPUTIES), "deputies": [{"deputy_id": d, "name": f"代表{d}"} for d in DEPUTIES]})
         session = await self.call("POST", "/sessions", Role.OFFICE, "office", json={"name": "密镇人代会", "year": 2024, "term": 1})
+        self.session_id = session["id"]
         await self.call("POST", f"/sessions/{session['id']}/roll-call", Role.OFFICE, "office", json={"present": DEPUTIES})
         for teller, key in self.keys.items():
             await self.call("PUT", "/tellers/me/key", Role.TELLER, teller, json=registration(key))

@@ -43,6 +43,19 @@ async def test_the_fuyu_2024_vote_runs_from_proposals_to_the_township_assessment
     chosen_titles = {c["title"] for c in outcome["chosen"]}
     assert not chosen_titles & {d["title"] for d in outcome["dispositions"]}
 
+    # Intake: duplicates merged with their supporters, one proposal turned away with the rule's
+    # reason, a grid worker's sheet imported, and the library project carried into 2025.
+    intake = outcome["intake"]
+    assert intake["imported_rows"] == 5 and intake["proposals_received"] == sum(intake["by_channel"].values())
+    on_slate = {c["title"]: c["supporters"] for c in intake["supporters_on_slate"]}
+    assert len(on_slate) == 10 and on_slate["王马公路升级改造"] == 4
+    assert {m["title"]: m["supporters"] for m in intake["merged_items"]}.items() <= on_slate.items()
+    assert [(i["stage"], i["rules"]) for i in intake["ineligible"]] == [("rejected", ["office-buildings"])]
+    library = next(d["title"] for d in outcome["dispositions"] if d["disposition"] == "project_library")
+    [carried] = intake["carried_to_next_year"]
+    assert (carried["title"], carried["year"], carried["stage"]) == (library, 2025, "preliminary_review")
+    assert carried["votes"]["for"] == next(c["for_votes"] for c in outcome["candidates"] if c["title"] == library)
+
     # Supervision ran its course: at least 6 of 7 completed; scoring saw every inspection.
     completed = [p for p in outcome["projects"] if p["completion"] == "completed"]
     assert len(completed) >= 6

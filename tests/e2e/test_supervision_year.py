@@ -26,7 +26,7 @@ async def town(settings, cluster):
     """Two voted projects (a certified result through the broker), planned, with groups under term 1."""
     async with httpx.AsyncClient(timeout=10) as client:
         def call(method, service, path, role=Role.OFFICE, sub="mituo-office", jurisdiction=TOWN, **kw):
-            token = mint(sub, role, jurisdiction, secret=settings.auth_secret)
+            token = mint(sub, role, jurisdiction, **({"unit": sub} if role == Role.LEAD_UNIT else {}))  # a unit's token names it
             return client.request(method, settings.url(service) + path,
                                   headers={"authorization": f"Bearer {token}", **kw.pop("headers", {})}, **kw)
 

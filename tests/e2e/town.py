@@ -14,23 +14,34 @@ from tests.support import eventually
 TELLERS = ("T1", "T2", "T3")  # 监票人 of every test session: any 2 of them open a sealed round
 
 
-def token(settings, sub: str, role: Role, jurisdiction: str) -> str:
-    """The one place the end-to-end tests get a token (deputies' included)."""
-    return mint(sub, role, jurisdiction, secret=settings.auth_secret)
+def token(sub: str, role: Role, jurisdiction: str, **claims) -> str:
+    """The one place the end-to-end tests get a token, from the development issuer with the claims
+    identity would give: a deputy's voting credential names its session and term, a lead unit its unit."""
+    if role == Role.LEAD_UNIT:
+        claims.setdefault("unit", sub)
+    return mint(sub, role, jurisdiction, **claims)
 
 
 class Town:
     def __init__(self, settings, client: httpx.AsyncClient, jurisdiction: str) -> None:
         self.settings, self.client, self.jurisdiction = settings, client, jurisdiction
         self.teller_keys: dict[str, dict[str, str]] = {}
+        self.session_id: str | None = None  # the last session this town set up: its deputies' credentials are for it
+        self.term: int | None = None
 
-    def token(self, sub: str, role: Role) -> str:
-        return token(self.settings, sub, role, self.jurisdiction)
+    def token(self, sub: str, role: Role, **claims) -> str:
+        """A deputy's token is the voting credential for the town's last session."""
+        if role == Role.DEPUTY and self.session_id and "session" not in claims:
+            claims.update(session=self.session_id, term=self.term)
+        return token(sub, role, self.jurisdiction, **claims)
 
     async def request(self, method: str, service: str, path: str, role: Role = Role.OFFICE, sub: str = "office",
                       **kw) -> httpx.Response:
         headers = {"authorization": f"Bearer {self.token(sub, role)}", **kw.pop("headers", {})}
-        return await self.client.request(method, self.settings.url(service) + path, headers=headers, **kw)
+        response = await self.client.request(method, self.settings.url(service) + path, headers=headers, **kw)
+        if (method, service, path, response.status_code) == ("POST", "ballot", "/sessions", 201):
+            self.session_id, self.term = response.json()["id"], response.json()["term"]
+        return response
 
     async def ok(self, method: str, service: str, path: str, role: Role = Role.OFFICE, sub: str = "office",
                  **kw) -> Any:

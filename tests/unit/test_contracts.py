@@ -17,14 +17,17 @@ from hypothesis import strategies as st
 from shared.auth import Principal, Role, in_scope
 from shared.contracts import EVENTS, Envelope, PoisonMessage, parse
 from shared.contracts.ballot import (
+    AttendanceRecorded,
     CandidateResult,
     RatedProject,
     ResultCertified,
     RoundCounts,
     SatisfactionCertified,
+    SessionCreated,
 )
 from shared.contracts.envelope import Payload
-from shared.contracts.intake import SlateCandidate, SlatePublished
+from shared.contracts.identity import CredentialRevoked
+from shared.contracts.intake import ProposalMerged, SlateCandidate, SlatePublished
 from shared.contracts.scoring import AssessmentUpdated, AssessmentUpdatedV1, ProjectScore
 from shared.contracts.supervision import (
     Completion,
@@ -95,6 +98,11 @@ SAMPLES: list[Payload] = [
         investment_spent=Decimal("27000000"), investment_rate=Decimal("0.9000"),
         projects=[ProjectScore(project_id=U2, title="背街小巷亮化", score=Decimal("86.25"), completion=Completion.COMPLETED)],
     ),
+    SessionCreated(session_id=U1, term=19, name="孚玉镇第十九届人民代表大会第四次会议", year=2024),
+    AttendanceRecorded(session_id=U1, term=19, present=["D01", "D02"], absent=["D03"]),
+    CredentialRevoked(credential_id=U2, session_id=U1, term=19, deputy_id="D01", reason="left"),
+    ProposalMerged(item_id=U1, title="王马公路升级改造", year=2024, merged=[U2, U3], supporters=3,
+                   by_channel={"grid": 2, "wechat_qq": 1}, by_location={"王庄村": 2, "马庙村": 1}),
 ]
 
 
@@ -132,6 +140,20 @@ def test_good_envelope_round_trips_through_the_wire(payload):
     assert envelope == sent
     assert type(received) is type(payload)
     assert received == payload
+
+
+def test_the_slate_carries_supporters_as_an_optional_field_of_version_1():
+    """Backward compatible both ways: a slate from before the field parses (no count), and the
+    count a newer intake sends is kept; the version stays 1, so the ballot service reads both."""
+    old = envelope_of(SAMPLES[0]).model_dump(mode="json")
+    for candidate in old["data"]["candidates"]:
+        candidate.pop("supporters")
+    _, payload = parse(wire(old))
+    assert [c.supporters for c in payload.candidates] == [None, None]
+    new = SlatePublished(slate_id=U1, title="清单", year=2024, seats=1, candidates=[
+        SlateCandidate(candidate_id=U2, title="甲", supporters=5), SlateCandidate(candidate_id=U3, title="乙", supporters=1)])
+    _, payload = parse(wire(envelope_of(new).model_dump(mode="json")))
+    assert (payload.VERSION, [c.supporters for c in payload.candidates]) == (1, [5, 1])
 
 
 def test_every_registered_event_has_a_round_trip_sample():

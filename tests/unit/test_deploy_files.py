@@ -155,7 +155,10 @@ def test_compose_environment_uses_only_settings_and_points_at_the_compose_hosts(
         assert env_value(env, "PIAOJUE_HTTP_HOST") == "0.0.0.0", name
         assert "@postgres:5432/" in env_value(env, "PIAOJUE_DATABASE_URL"), name
         assert "@rabbitmq:5672/" in env_value(env, "PIAOJUE_AMQP_URL"), name
-        assert env_value(env, "PIAOJUE_AUTH_SECRET"), name
+        assert env_value(env, "PIAOJUE_ENV") == "production", name  # the keys are required there
+        assert env_value(env, "PIAOJUE_AUTH_JWKS"), name
+        # Only identity holds the private key that signs tokens.
+        assert (env_value(env, "PIAOJUE_AUTH_SIGNING_KEY") is not None) == (name == "identity"), name
         base = env_value(env, "PIAOJUE_BASE_PORT")
         assert base is None or int(base) == Settings.model_fields["base_port"].default, name
     # ${PIAOJUE_...} interpolated from deploy/.env are settings too, and so documented there.
@@ -243,11 +246,18 @@ def test_each_service_has_a_deployment_with_probes_metrics_and_a_service() -> No
 
 def test_k8s_settings_come_from_the_configmap_and_secret_and_are_all_known_settings() -> None:
     (config,) = k8s("ConfigMap").values()
-    (secret,) = k8s("Secret").values()
+    secrets = k8s("Secret")
+    secret, signing = secrets["piaojue-secrets"], secrets["piaojue-signing-key"]
     config_vars, secret_vars = set(config["data"]), set(secret.get("stringData", {})) | set(secret.get("data", {}))
     assert config_vars <= SETTING_VARS, config_vars - SETTING_VARS
     assert secret_vars <= SETTING_VARS, secret_vars - SETTING_VARS
-    assert {"PIAOJUE_DATABASE_URL", "PIAOJUE_AMQP_URL", "PIAOJUE_AUTH_SECRET"} <= secret_vars
+    assert {"PIAOJUE_DATABASE_URL", "PIAOJUE_AMQP_URL"} <= secret_vars
+    assert set(signing["stringData"]) == {"PIAOJUE_AUTH_SIGNING_KEY"}
+    assert config["data"]["PIAOJUE_ENV"] == "production" and "PIAOJUE_AUTH_JWKS" in config["data"]
+    # The private key is mounted into the identity pod only.
+    for name, deployment in k8s("Deployment").items():
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        assert ({"secretRef": {"name": "piaojue-signing-key"}} in container["envFrom"]) == (name == "identity"), name
     assert config["data"]["PIAOJUE_HTTP_HOST"] == "0.0.0.0"
     assert int(config["data"]["PIAOJUE_BASE_PORT"]) == Settings.model_fields["base_port"].default
     pods = [d["spec"]["template"]["spec"] for d in [*k8s("Deployment").values(), *k8s("Job").values()]]
@@ -288,7 +298,7 @@ def test_the_readme_tells_an_operator_how_to_scale_ballot_for_a_session_and_back
     assert "minReplicas" in text and "kubectl -n piaojue patch hpa ballot" in text
     assert "kubectl -n piaojue scale deployment/ballot" in text
     assert "--scale ballot=" in text
-    for var in ("PIAOJUE_DATABASE_URL", "PIAOJUE_AMQP_URL", "PIAOJUE_AUTH_SECRET"):
+    for var in ("PIAOJUE_DATABASE_URL", "PIAOJUE_AMQP_URL", "PIAOJUE_AUTH_JWKS", "PIAOJUE_AUTH_SIGNING_KEY"):
         assert var in text
     assert set(re.findall(r"\bPIAOJUE_[A-Z_]+", text)) <= SETTING_VARS
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.intake.domain import (
+from services.intake.domain.screening import (
     Disposition,
     DispositionRules,
     ScreeningRefused,

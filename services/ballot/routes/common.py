@@ -13,14 +13,16 @@ from services.ballot.domain.refusal import Refused, Why
 from shared.auth import Role, require
 from shared.http import Problem
 
-OFFICE = require(Role.OFFICE)
-CHAIR = require(Role.OFFICE, Role.PRESIDING)
-PRESIDING = require(Role.PRESIDING)
-TELLER = require(Role.TELLER)
-DEPUTY = require(Role.DEPUTY)
+# Writes belong to the congress of the session's own jurisdiction: never the county's token in a
+# township's session (own=True). Reads: anyone in scope, and the hall display for its session.
+OFFICE = require(Role.OFFICE, own=True)
+CHAIR = require(Role.OFFICE, Role.PRESIDING, own=True)
+PRESIDING = require(Role.PRESIDING, own=True)
+TELLER = require(Role.TELLER, own=True)
+DEPUTY = require(Role.DEPUTY, own=True)
 # Who may see the individual anonymised ballots: what a full recount needs, and no more.
 RECOUNTERS = require(Role.TELLER, Role.PRESIDING, Role.COUNTY)
-ANYONE = require()
+ANYONE = require(display=True)
 
 STATUS = {Why.INVALID: 422, Why.CONFLICT: 409, Why.FORBIDDEN: 403, Why.NOT_FOUND: 404}
 TITLES = {Why.INVALID: "请求有误 Refused", Why.CONFLICT: "当前状态不允许 Not now", Why.FORBIDDEN: "无权操作 Not allowed",

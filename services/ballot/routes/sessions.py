@@ -19,6 +19,7 @@ from services.ballot.routes.common import ANYONE, CHAIR, OFFICE, TELLER
 from services.ballot.routes.common import router as make_router
 from services.ballot.routes.models import AttendanceOut, RosterChangeOut, RosterOut, SessionClosedOut, SessionOut, TellersOut
 from shared.auth import Principal
+from shared.contracts.ballot import AttendanceRecorded, SessionCreated
 from shared.db import UnitOfWork
 from shared.fields import Flag, Identifier, Name, Reason, Term, Title, Year, items, text
 from shared.http import command, problems
@@ -119,6 +120,7 @@ async def create_session(body: SessionIn, request: Request, who: Principal = Dep
         await uow.conn.execute("INSERT INTO sessions (id, jurisdiction, term, name, year) VALUES ($1, $2, $3, $4, $5)",
                                session_id, who.jurisdiction, body.term, body.name, body.year)
         await uow.audit(who.jurisdiction, who.sub, "open", "session", session_id, after={**body.model_dump(), "applied": applied})
+        await uow.emit(SessionCreated(session_id=session_id, term=body.term, name=body.name, year=body.year), who.jurisdiction)
         return {"id": session_id, **body.model_dump(), "status": "open", "roster_changes_applied": applied,
                 **await store.attendance(uow.conn, session_id)}
 
@@ -161,6 +163,9 @@ async def roll_call(session_id: UUID, body: RollCallIn, request: Request, who: P
         await store.mark_attendance(uow.conn, session_id, body.present, body.absent)
         counts = await store.attendance(uow.conn, session_id)
         await uow.audit(who.jurisdiction, who.sub, "roll-call", "session", session_id, after=body.model_dump())
+        # identity: who may check in for a voting credential, whose credential ends (离场)
+        await uow.emit(AttendanceRecorded(session_id=session_id, term=s["term"], present=body.present, absent=body.absent),
+                       s["jurisdiction"])
         return {**counts, "quorum": rules.has_quorum(counts["present"], counts["seated"])}
 
     return await command(request, who.sub, act)

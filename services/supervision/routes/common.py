@@ -13,9 +13,9 @@ YearQuery = Year
 
 
 def unit_of(who: Principal) -> str | None:
-    """The unit (牵头实施单位) a caller speaks for, None for anyone who is not a lead unit. For now a
-    lead unit's token names its unit in ``sub``; the one place to read it from a dedicated claim."""
-    return who.sub if who.role is Role.LEAD_UNIT else None
+    """The unit (牵头实施单位) a caller speaks for, None for anyone who is not a lead unit. A lead
+    unit's token names its unit (the ``unit`` claim); one without a unit speaks for none."""
+    return (who.unit or "") if who.role is Role.LEAD_UNIT else None
 
 
 def check_own_project(who: Principal, lead_unit: str | None) -> None:

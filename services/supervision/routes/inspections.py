@@ -43,7 +43,7 @@ class InspectionIn(BaseModel):
 
 @router.post("/projects/{project_id}/inspections", status_code=201, responses=problems(403, 404, 409))
 async def record_inspection(project_id: UUID, body: InspectionIn, request: Request,
-                            who: Principal = Depends(require(Role.OFFICE, Role.DEPUTY))):
+                            who: Principal = Depends(require(Role.OFFICE, Role.DEPUTY, own=True))):
     """An inspection with each deputy's rating (scoring aggregates them under the year's method).
     Mid-term and final are the supervision group's: recorded by the office, rated by the group."""
 

@@ -18,7 +18,7 @@ from shared.fields import Identifier, OptionalText, Reason, Term, Title, Year, i
 from shared.http import Problem, command, problems
 
 router = APIRouter(tags=["supervision 监督: plan 年度重点监督计划"])
-OFFICE = require(Role.OFFICE)
+OFFICE = require(Role.OFFICE, own=True)  # the township's own supervision: never the county's token
 ANYONE = require()
 
 

@@ -22,7 +22,7 @@ from shared.http import Problem, command, problems
 
 router = APIRouter(tags=["supervision 监督: progress 进度"])
 ANYONE = require()
-REPORTERS = require(Role.LEAD_UNIT, Role.OFFICE)
+REPORTERS = require(Role.LEAD_UNIT, Role.OFFICE, own=True)
 
 
 class ProgressIn(BaseModel):

@@ -18,7 +18,7 @@ from shared.fields import Identifier, Money, Name, OptionalText, Percent, Term, 
 from shared.http import command, problems
 
 router = APIRouter(tags=["supervision 监督: projects 项目"])
-OFFICE = require(Role.OFFICE)
+OFFICE = require(Role.OFFICE, own=True)  # the township's own supervision: never the county's token
 ANYONE = require()
 
 

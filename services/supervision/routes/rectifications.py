@@ -61,7 +61,7 @@ async def list_items(request: Request, year: Year | None = None, on: date | None
 
 @router.post("/rectifications/{item_id}/actions", responses=problems(403, 404, 409))
 async def move(item_id: UUID, body: ActionIn, request: Request,
-               who: Principal = Depends(require(Role.LEAD_UNIT, Role.DEPUTY, Role.OFFICE))):
+               who: Principal = Depends(require(Role.LEAD_UNIT, Role.DEPUTY, Role.OFFICE, own=True))):
     """One step of the loop. The lead unit responds; deputies of the project's supervision group (or
     the office for the group) verify, send back or reopen; a lead unit never verifies its own item."""
 

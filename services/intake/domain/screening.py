@@ -4,10 +4,14 @@ chosen (分类处置). Pure: no I/O."""
 from __future__ import annotations
 
 import math
+from datetime import date
 from decimal import Decimal
 from enum import StrEnum
+from typing import Annotated, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from shared.fields import Flag, Money, Population, Title, text
 
 
 class Channel(StrEnum):
@@ -32,6 +36,7 @@ CHANNEL_LABELS = {
 
 class Stage(StrEnum):
     SUBMITTED = "submitted"
+    MERGED = "merged"  # 合并: into another proposal, the item, which carries it as a supporter
     PRELIMINARY_REVIEW = "preliminary_review"  # 政府初审
     FEASIBILITY_REVIEWED = "feasibility_reviewed"  # 可行性论证
     APPROVED = "approved_by_party_committee"  # 党委会/党政联席会议研究确定
@@ -50,12 +55,25 @@ SCREENING: dict[Stage, set[Stage]] = {
     Stage.APPROVED: {Stage.CANDIDATE},
 }
 REJECTABLE = set(SCREENING) | {Stage.CANDIDATE}
+# Before the slate: what can still be merged, screened, reconsidered.
+OPEN = frozenset(REJECTABLE)
+
+STAGE_LABELS = {
+    Stage.SUBMITTED: "已提交", Stage.MERGED: "已合并", Stage.PRELIMINARY_REVIEW: "政府初审",
+    Stage.FEASIBILITY_REVIEWED: "可行性论证", Stage.APPROVED: "党委研究确定", Stage.CANDIDATE: "候选项目",
+    Stage.ON_BALLOT: "提交票决", Stage.CHOSEN: "票决通过", Stage.DISPOSED: "未入选（分类处置）", Stage.REJECTED: "不予采纳",
+}
 
 
-class ScreeningRefused(Exception):
+class Refused(Exception):
+    """A rule of intake says no. ``code`` is stable (clients branch on it); the message says why."""
+
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
+
+
+ScreeningRefused = Refused
 
 
 def screen(current: Stage, target: Stage, reason: str = "") -> Stage:
@@ -128,18 +146,31 @@ def dispose(funding_secured: bool, budget: Decimal | None, beneficiaries: int | 
     return Disposition.PROJECT_LIBRARY, "条件尚不成熟但群众急需，纳入项目库逐年实施"
 
 
-class ProposalFields(BaseModel):
-    """What a proposal records (the proposer's contact is kept, never published)."""
+Short = text(100, min_length=0)
 
-    title: str = Field(min_length=1, max_length=200)
-    content: str = ""
+
+class ProposalFields(BaseModel):
+    """What a proposal records. The proposer and contact are personal information (PIPL): kept
+    apart from the rest, never published, erased after the retention period."""
+
+    title: Title
+    content: text(10_000, min_length=0) = ""
     channel: Channel
-    location: str = ""  # village/community
-    category: str = ""
-    beneficiaries: int | None = Field(default=None, ge=0)  # 受益面, people
-    estimated_budget: Decimal | None = Field(default=None, ge=0)  # 估算投资, 元
-    funding_secured: bool = False  # 资金来源已落实
-    funding_source: str = ""
-    lead_unit: str = ""  # 实施主体
-    proposer: str = ""
-    contact: str = ""
+    location: Short = ""  # village/community
+    category: text(50, min_length=0) = ""
+    beneficiaries: Population | None = None  # 受益面, people
+    estimated_budget: Money | None = None  # 估算投资, 元
+    funding_secured: Flag = False  # 资金来源已落实
+    funding_source: Short = ""
+    lead_unit: Short = ""  # 实施主体
+    multi_year: Flag = False  # 跨年度项目
+    milestones: text(2_000, min_length=0) = ""  # 年度实施节点, for a multi-year project
+    collected_on: Annotated[date, Field(ge=date(2000, 1, 1), le=date(2100, 12, 31))] | None = None  # 收集日期
+    proposer: Short = ""
+    contact: Short = ""
+
+    PRIVATE: ClassVar[tuple[str, ...]] = ("proposer", "contact")
+
+    def public(self) -> dict:
+        """The fields that may be stored with the proposal and shown: all but the personal ones."""
+        return self.model_dump(mode="json", exclude=set(self.PRIVATE))

@@ -1,0 +1,4 @@
+from services.identity import SERVICE
+from shared.service import main
+
+main(SERVICE)

@@ -1,0 +1,1 @@
+"""The rules of intake (征集), pure: no I/O. One module per topic."""
