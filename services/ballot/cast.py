@@ -9,6 +9,7 @@ deputy to no more than the transaction id already does until the close, and to n
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -57,8 +58,7 @@ class OpenRound:
     seats: int
     rules: VoteRules
     sealed: bool
-    suite: str | None
-    public_key: bytes | None
+    seal: Callable[[bytes, bytes], bytes] | None  # to the round's public key
     info: bytes
 
 
@@ -80,8 +80,8 @@ async def _round_to_cast_in(conn, who: Principal, vote_id: UUID, fresh: bool) ->
         _open_rounds.clear()
     known = _open_rounds[vote_id] = OpenRound(
         row["jurisdiction"], row["session_id"], row["term"], row["round"], Kind(row["kind"]), [UUID(c) for c in row["candidates"]], row["seats"],
-        VoteRules.model_validate(row["rules"]), row["sealed"], row["suite"], row["public_key"],
-        sealing.round_info(vote_id, row["round"]))
+        VoteRules.model_validate(row["rules"]), row["sealed"],
+        sealing.suite(row["suite"]).sealer(row["public_key"]) if row["sealed"] else None, sealing.round_info(vote_id, row["round"]))
     return known
 
 
@@ -106,7 +106,7 @@ async def cast_ballot(vote_id: UUID, body: BallotIn, request: Request, who: Prin
             if not valid:  # an electronic ballot cannot be over-marked
                 limit = current.rules.for_limit(current.seats)
                 raise Refused(Why.INVALID, "too-many-for-marks", f"at most {limit} 'for' marks on this ballot", max_for=limit)
-            sealed = sealing.suite(current.suite).seal(current.public_key, ballot.encode(), current.info) if current.sealed else b""
+            sealed = current.seal(ballot.encode(), current.info) if current.sealed else b""
             answer = {"vote_id": str(vote_id), "round": current.round, "status": "cast",
                       "receipt": ballots.tracker(sealed) if current.sealed else None}
             try:

@@ -48,6 +48,9 @@ class Suite(Protocol):
 
     def seal(self, public: bytes, plaintext: bytes, info: bytes) -> bytes: ...
 
+    def sealer(self, public: bytes) -> Callable[[bytes, bytes], bytes]:
+        """``seal`` with the public key parsed once, for a round's many ballots."""
+
     def open(self, private: bytes, sealed: bytes, info: bytes) -> bytes:
         """The plaintext, or ``Unopenable``."""
 
@@ -76,7 +79,11 @@ class HpkeX25519:
         return self._pair(self._x25519.X25519PrivateKey.from_private_bytes(raw))
 
     def seal(self, public: bytes, plaintext: bytes, info: bytes) -> bytes:
-        return self._hpke.encrypt(plaintext, self._x25519.X25519PublicKey.from_public_bytes(public), info)
+        return self.sealer(public)(plaintext, info)
+
+    def sealer(self, public: bytes) -> Callable[[bytes, bytes], bytes]:
+        key = self._x25519.X25519PublicKey.from_public_bytes(public)
+        return lambda plaintext, info: self._hpke.encrypt(plaintext, key, info)
 
     def open(self, private: bytes, sealed: bytes, info: bytes) -> bytes:
         return self.opener(private)(sealed, info)
@@ -144,6 +151,9 @@ class Sm2Sm3Sm4:
 
     def opener(self, private: bytes) -> Callable[[bytes, bytes], bytes]:
         return lambda sealed, info: self.open(private, sealed, info)
+
+    def sealer(self, public: bytes) -> Callable[[bytes, bytes], bytes]:
+        return lambda plaintext, info: self.seal(public, plaintext, info)
 
 
 SUITES = {HpkeX25519.name: HpkeX25519, Sm2Sm3Sm4.name: Sm2Sm3Sm4}
