@@ -26,9 +26,10 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     migrate_all(settings)
-    procs = processes.start(settings)
+    procs = processes.start(settings, processes.EVERYTHING)
     try:
         processes.wait_ready(settings, procs)
+        print(f"{'web 页面':12s} {settings.url('web')}/", file=sys.stderr)
         for name in SERVICES:
             print(f"{name:12s} {settings.url(name)}  (docs: {settings.url(name)}/docs)", file=sys.stderr)
         print("piaojue is up; Ctrl-C stops it.", file=sys.stderr)
@@ -163,6 +164,16 @@ def cmd_asyncapi(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_screenshots(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from piaojue.screenshots import take
+
+    written = take(Path(args.dir), args.jurisdiction)
+    print(f"{len(written)} screenshots in {args.dir}")
+    return 0
+
+
 def cmd_county_receiver(args: argparse.Namespace) -> int:
     import os
     from pathlib import Path
@@ -212,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("up", help="apply migrations, then run the five services until Ctrl-C")
+    p = sub.add_parser("up", help="apply migrations, then run the five services and the web pages until Ctrl-C")
     p.set_defaults(fn=cmd_up)
 
     p = sub.add_parser("demo", help="replay the Fuyu 2024 vote through the services' HTTP APIs "
@@ -222,6 +233,12 @@ def main(argv: list[str] | None = None) -> int:
                    help="the township to replay it in, under the county taihu (default taihu.fuyu); running services "
                         "that already hold its 2024 projects need another one")
     p.set_defaults(fn=cmd_demo)
+
+    p = sub.add_parser("screenshots", help="render every page for the demo town at phone and desktop sizes to PNG files "
+                       "(Debian's chromium; starts what it needs unless everything is running)")
+    p.add_argument("dir", help="where to write the PNG files")
+    p.add_argument("--jurisdiction", default="taihu.fuyu", help="the demo township (default taihu.fuyu)")
+    p.set_defaults(fn=cmd_screenshots)
 
     p = sub.add_parser("migrate", help="create or update every service's PostgreSQL schema")
     p.set_defaults(fn=cmd_migrate)

@@ -166,8 +166,9 @@ def run_demo(as_json: bool = False, town: str = scenario.TOWN) -> int:
             settings, env = _demo_settings(settings)
             migrate_all(settings)
             logs = Path(tempfile.mkdtemp(prefix="piaojue-demo-"))
-            say(f"starting the five services (database {settings.database_url.rsplit('/', 1)[1]}, logs in {logs}) …")
-            procs = processes.start(settings, env={**os.environ, **env}, log_dir=logs)
+            say(f"starting the five services and the pages at {settings.url('web')}/ "
+                f"(database {settings.database_url.rsplit('/', 1)[1]}, logs in {logs}) …")
+            procs = processes.start(settings, processes.EVERYTHING, env={**os.environ, **env}, log_dir=logs)
             processes.wait_ready(settings, procs)
         else:
             say("using the services already running")

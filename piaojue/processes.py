@@ -1,4 +1,4 @@
-"""Start and stop the five services as separate processes."""
+"""Start and stop the five services, and the web front (``web``), as separate processes."""
 
 from __future__ import annotations
 
@@ -14,6 +14,9 @@ import httpx
 
 from shared.settings import SERVICES, Settings
 
+WEB = "web"  # the pages, on the base port
+EVERYTHING = (*SERVICES, WEB)
+
 
 def ready(settings: Settings, service: str) -> bool:
     try:
@@ -24,12 +27,12 @@ def ready(settings: Settings, service: str) -> bool:
 
 def start(settings: Settings, services: Iterable[str] = SERVICES, env: dict[str, str] | None = None,
           log_dir: Path | None = None) -> dict[str, subprocess.Popen]:
-    """Start each service (``python -m services.<name>``); logs go to ``log_dir`` or inherit stdout."""
+    """Start each service (``python -m services.<name>``, or ``python -m web``); logs go to ``log_dir`` or inherit stdout."""
     procs = {}
     for name in services:
         out = open(log_dir / f"{name}.log", "ab") if log_dir else None  # noqa: SIM115 (closed with the process)
         procs[name] = subprocess.Popen(
-            [sys.executable, "-m", f"services.{name}"], env={**os.environ, **(env or {})}, stdout=out, stderr=out
+            [sys.executable, "-m", WEB if name == WEB else f"services.{name}"], env={**os.environ, **(env or {})}, stdout=out, stderr=out
         )
     return procs
 

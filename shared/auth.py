@@ -38,6 +38,7 @@ class Role(StrEnum):
     COUNTY = "county"  # 县人大/县考核: compares and assesses townships
     ADMIN = "admin"  # 系统管理员 of the county: manages accounts of the county and its townships
     DISPLAY = "display"  # 大屏: the hall's screen, read-only, one session
+    RESIDENT = "resident"  # 群众: submits a proposal through the online form (线上), nothing else
 
 
 class Principal(BaseModel):

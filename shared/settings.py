@@ -31,6 +31,12 @@ class Settings(BaseSettings):
     # The outbox relay wakes on NOTIFY; this poll is the fallback.
     relay_poll_seconds: float = 1.0
     log_level: str = "INFO"
+    # The web front (on base_port; its development sign-in is off in production): the key that
+    # signs its page-session cookies (production: required), cookies marked Secure (behind
+    # HTTPS), idle minutes before a signed-in page session expires (renewed while in use).
+    web_secret: str = ""
+    cookie_secure: bool = False
+    web_session_minutes: int = 30
 
     # --- tokens (see README "Keys"): identity signs with the private key, everyone verifies
     # with the public keys. Keys are JWK JSON on one line (`piaojue keys generate`).
@@ -53,7 +59,8 @@ class Settings(BaseSettings):
     oidc_redirect_url: str = ""  # identity's /auth/oidc/callback as the provider reaches it (default: on this host)
 
     def port(self, service: str) -> int:
-        return self.base_port + 1 + SERVICES.index(service)
+        """``web`` (the pages) is on the base port itself."""
+        return self.base_port if service == "web" else self.base_port + 1 + SERVICES.index(service)
 
     def url(self, service: str) -> str:
         return f"http://{self.http_host}:{self.port(service)}"

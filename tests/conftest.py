@@ -32,6 +32,8 @@ os.environ["PIAOJUE_AUTH_JWKS"] = json.dumps({"keys": [tokens.public_jwk(_KEY)]}
 os.environ.pop("PIAOJUE_AUTH_JWKS_URL", None)
 os.environ["PIAOJUE_ENV"] = "development"
 os.environ["PIAOJUE_RELAY_POLL_SECONDS"] = "0.2"
+# Small pools: a run starts a dozen service processes against one PostgreSQL (max_connections 100 by default).
+os.environ.setdefault("PIAOJUE_DB_POOL_MAX", "5")
 
 
 def _admin_url() -> str:

@@ -50,12 +50,18 @@ fi
 for _ in $(seq 1 60); do $SUDO rabbitmqctl -q status >/dev/null 2>&1 && break; sleep 1; done
 $SUDO rabbitmqctl -q status >/dev/null || { log "RabbitMQ did not start"; exit 1; }
 
+# --- The browser tests (tests/browser) and `piaojue screenshots`: Debian's Chromium, driven by
+# Playwright with executable_path (Playwright's own browser downloads are not used), and CJK fonts
+if ! command -v chromium >/dev/null || ! dpkg -s fonts-noto-cjk >/dev/null 2>&1; then
+  apt_install chromium fonts-noto-cjk
+fi
+
 # --- The project
 if [ ! -x .venv/bin/python ]; then
   log "creating .venv"
   "$PY" -m venv .venv
 fi
-if ! .venv/bin/python -c 'import piaojue, pytest, hypothesis, yaml' 2>/dev/null \
+if ! .venv/bin/python -c 'import piaojue, pytest, hypothesis, yaml, playwright, jinja2, openpyxl' 2>/dev/null \
    || [ pyproject.toml -nt .venv/.installed ]; then
   log "installing piaojue and its test tools into .venv"
   .venv/bin/pip install -q --disable-pip-version-check -e '.[test]'

@@ -205,6 +205,14 @@ async def certified_on_slate(conn, slate_id: UUID, other_than: UUID) -> UUID | N
     return await conn.fetchval("SELECT id FROM votes WHERE slate_id = $1 AND status = 'certified' AND id <> $2", slate_id, other_than)
 
 
+async def vote(conn, who: Principal, vote_id: UUID, lock: str = ""):
+    """The vote's row (for read-only lists); a session's credential sees its own session's votes only."""
+    row = await _in_scope(conn, who, "votes", vote_id, "vote", lock)
+    if who.session is not None and who.session != row["session_id"]:
+        raise not_found("vote", vote_id)
+    return row
+
+
 async def load_vote(conn, who: Principal | None, vote_id: UUID, lock: str = "") -> Vote:
     """The vote, optionally locked: "FOR UPDATE" to change it."""
     v = await _in_scope(conn, who, "votes", vote_id, "vote", lock)

@@ -39,8 +39,8 @@ class Cluster:
 def cluster(settings, tmp_path_factory):
     """Started per module and stopped after it, so no other test's messages are taken by it."""
     cluster = Cluster(settings, tmp_path_factory.mktemp("service-logs"))
-    cluster.start()
     try:
+        cluster.start()  # inside the try: a service that fails to start must not leave the others running
         yield cluster
     finally:
         cluster.stop()

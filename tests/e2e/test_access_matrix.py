@@ -32,7 +32,7 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
 
 # (service, method, path) → (kind, roles allowed, a valid body). Reads that take the hall display say so.
 ROWS: dict[tuple[str, str, str], tuple[str, frozenset[Role], Any]] = {
-    ("intake", "POST", "/proposals"): (CREATE, frozenset({O, D}), {"year": 2024, "title": "矩阵", "channel": "grid"}),
+    ("intake", "POST", "/proposals"): (CREATE, frozenset({O, D, Role.RESIDENT}), {"year": 2024, "title": "矩阵", "channel": "grid"}),
     ("intake", "GET", "/proposals"): (READ, ANY, None),
     ("intake", "GET", "/proposals/{proposal_id}"): (READ, ANY, None),
     ("intake", "POST", "/proposals/{proposal_id}/screening"): (TOWNSHIP, frozenset({O}), {"to": "preliminary_review"}),
@@ -88,6 +88,12 @@ ROWS: dict[tuple[str, str, str], tuple[str, frozenset[Role], Any]] = {
     ("ballot", "POST", "/votes/{vote_id}/certify"): (TOWNSHIP, frozenset({PR}), None),
     ("ballot", "GET", "/votes/{vote_id}/publication"): (READ, ANY | DISPLAY, None),
     ("ballot", "GET", "/sessions/{session_id}/live"): (READ, ANY | DISPLAY, None),
+    # the lists the pages find their way with (services/ballot/listing.py)
+    ("ballot", "GET", "/sessions"): (READ, ANY, None),
+    ("ballot", "GET", "/sessions/{session_id}/deputies"): (READ, ANY, None),
+    ("ballot", "GET", "/terms/{term}/roster"): (READ, ANY, None),
+    ("ballot", "GET", "/slates"): (READ, ANY, None),
+    ("ballot", "GET", "/votes/{vote_id}/ballot-paper"): (READ, ANY, None),
     ("supervision", "GET", "/projects"): (READ, ANY, None),
     ("supervision", "GET", "/projects/{project_id}"): (READ, ANY, None),
     ("supervision", "PUT", "/projects/{project_id}/assignment"): (TOWNSHIP, frozenset({O}), {"lead_unit": "镇交通办"}),

@@ -14,7 +14,7 @@ from shared.http import Problem
 
 OFFICE = require(Role.OFFICE, own=True)  # a township's intake is its own office's: the county's token does not write here
 ANY_OFFICE = require(Role.OFFICE)  # an office that may read below it (a merge looks, then refuses across townships)
-SUBMITTERS = require(Role.OFFICE, Role.DEPUTY)
+SUBMITTERS = require(Role.OFFICE, Role.DEPUTY, Role.RESIDENT)  # resident: the pages' online form, online channel only
 ANYONE = require()
 
 # Refusals that conflict with the current state (409); the others are invalid requests (422).

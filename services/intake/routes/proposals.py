@@ -24,10 +24,10 @@ from services.intake.schemas import (
     SubmittedOut,
 )
 from services.intake.settings import get_intake_settings
-from shared.auth import Principal
+from shared.auth import Principal, Role
 from shared.db import UnitOfWork
 from shared.fields import Year
-from shared.http import command, problems
+from shared.http import Problem, command, problems
 
 router = APIRouter(tags=["intake 征集"])
 
@@ -37,6 +37,9 @@ async def submit(body: ProposalIn, request: Request, who: Principal = Depends(SU
     """A proposal (群众点单). It is checked against the year's eligibility rules at once: a failed
     check is recorded with its reason (the proposer sees it by the tracking code), never dropped.
     The answer carries the tracking code and the likely duplicates among the year's proposals."""
+    if who.role is Role.RESIDENT and body.channel != "online":
+        raise Problem(422, "channel-not-allowed", "群众只能通过线上渠道提交 Residents submit online",
+                      "a resident's proposal comes through the online channel")
 
     async def act(uow: UnitOfWork):
         fields = ProposalFields.model_validate(body.model_dump(exclude={"year"}))

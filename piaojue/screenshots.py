@@ -1,0 +1,178 @@
+"""``piaojue screenshots DIR``: every page, for the demo town, at phone and desktop sizes, as PNG
+files named after the page (``vote-ballot.phone.png``, ``county.desktop.png``, …).
+
+It plays the Fuyu year (on a database of its own, like the demo, unless the services are
+already running), opens one more vote and leaves it open so that the ballot, the console and
+the big screen have something live to show, then walks the pages in Debian's Chromium."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import sys
+import tempfile
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from piaojue import processes, scenario
+from piaojue.scenario.client import AlreadyPlayed, Api, set_tellers
+from piaojue.scenario.fuyu import TERM, YEAR, ballot_for, deputies
+from piaojue.services import migrate_all
+from shared.auth import Role
+from shared.settings import Settings, get_settings
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+                 "--disable-extensions", "--disable-sync", "--no-first-run", "--mute-audio", "--hide-scrollbars"]
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1366, "height": 900}
+SCREEN = {"width": 1920, "height": 1080}
+WECHAT_UA = ("Mozilla/5.0 (Linux; Android 13; V2183A Build/TP1A.220624.014; wv) AppleWebKit/537.36 (KHTML, like Gecko) "
+             "Version/4.0 Chrome/116.0.0.0 Mobile Safari/537.36 XWEB/1160065 MMWEBSDK/20231202 MMWEBID/2585 "
+             "MicroMessenger/8.0.47.2560(0x28002F30) WeChat/arm64 Weixin NetType/WIFI Language/zh_CN ABI/arm64")
+
+
+def launch(playwright):
+    """Debian's Chromium (the registries here do not serve Playwright's own browser builds)."""
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+
+
+def sign_in(page, base: str, role: str, sub: str, jurisdiction: str = scenario.TOWN, name: str = "") -> None:
+    """Through the development sign-in page, as a person would (web/auth.py)."""
+    page.goto(f"{base}/signin")
+    page.check(f'input[name="role"][value="{role}"]')
+    page.fill('input[name="jurisdiction"]', jurisdiction)
+    page.fill('input[name="sub"]', sub)
+    if name:
+        page.fill('input[name="name"]', name)
+    page.click('form[action="/signin/development"] button[type="submit"]')
+    page.wait_for_load_state()
+
+
+async def live_vote(settings: Settings, town: str) -> dict[str, Any]:
+    """One more sitting with the year's slate open for voting, a few ballots cast: what the
+    ballot, the console and the big screen show while a vote runs."""
+    async with httpx.AsyncClient(timeout=30) as client:
+        api = Api(settings, client, town)
+        office, chair = api.token("fuyu-office", Role.OFFICE), api.token("fuyu-presidium", Role.PRESIDING)
+        slates = await api.call("GET", "ballot", "/slates", office, params={"year": YEAR})
+        session = await api.call("POST", "ballot", "/sessions", office,
+                                 {"name": "孚玉镇第十九届人民代表大会第四次会议（演示）", "year": YEAR, "term": TERM})
+        present = [d["deputy_id"] for d in deputies()][:50]
+        await api.call("POST", "ballot", f"/sessions/{session['id']}/roll-call", office, {"present": present})
+        vote = await api.call("POST", "ballot", f"/sessions/{session['id']}/votes", office, {"slate_id": slates[-1]["id"]})
+        await set_tellers(api, chair, session, {})  # 监票人: a secret electronic round opens only with them
+        await api.call("POST", "ballot", f"/votes/{vote['id']}/open", chair)
+        paper = await api.call("GET", "ballot", f"/votes/{vote['id']}/ballot-paper", office)
+        rng = random.Random(1)
+        candidates = [{"candidate_id": c["id"], "title": c["title"]} for c in paper["candidates"]]
+        for deputy in present[10:41]:
+            await api.call("POST", "ballot", f"/votes/{vote['id']}/ballots",
+                           api.token(deputy, Role.DEPUTY, session=session["id"], term=TERM),
+                           {"marks": ballot_for(rng, candidates)})
+        projects = await api.call("GET", "supervision", "/projects", office, params={"year": YEAR})
+        sessions = await api.call("GET", "ballot", "/sessions", office)
+        code = (await api.call("GET", "intake", "/proposals", office, params={"year": YEAR}))[0]["code"]
+        return {"session": session["id"], "vote": vote["id"], "slate": slates[-1]["id"], "projects": projects, "code": code,
+                "certified_session": next(s["id"] for s in sessions if s["name"].endswith("第四次会议")),
+                "certified_vote": next(v["id"] for s in sessions if s["name"].endswith("第四次会议") for v in s["votes"])}
+
+
+@contextmanager
+def running_town(town: str = scenario.TOWN):
+    """Services and pages with the Fuyu year in them: the running ones, or a fresh set of our own."""
+    settings = get_settings()
+    up = [s for s in processes.EVERYTHING if processes.ready(settings, s)]
+    procs = {}
+    try:
+        if len(up) != len(processes.EVERYTHING):
+            if up:
+                raise SystemExit(f"some services are running ({', '.join(up)}) but not all: start them all (piaojue up) or none")
+            from piaojue.demo import _demo_settings
+
+            settings, env = _demo_settings(settings)
+            migrate_all(settings)
+            logs = Path(tempfile.mkdtemp(prefix="piaojue-screenshots-"))
+            print(f"starting the services and the pages (logs in {logs}) …", file=sys.stderr)
+            procs = processes.start(settings, processes.EVERYTHING, env={**os.environ, **env}, log_dir=logs)
+            processes.wait_ready(settings, procs)
+        with suppress(AlreadyPlayed):  # the running services already hold the year: use it
+            asyncio.run(scenario.run(settings, town=town))
+        yield settings, asyncio.run(live_vote(settings, town))
+    finally:
+        processes.stop(procs)
+
+
+def shots(ids: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """(file name, role, account, path) of every page, in the order people meet them."""
+    project = ids["projects"][0]
+    unit = project["lead_unit"] or "镇城建办"
+    return [
+        ("signin", "", "", "/signin"),
+        ("propose", "", "", "/propose"),
+        ("checkin", "", "", "/checkin?code=DEMO-CODE"),
+        ("track", "", "", f"/track?code={ids['code']}"),
+        ("vote-list", "deputy", "D001", "/vote"),
+        ("vote-ballot", "deputy", "D001", f"/vote/{ids['vote']}"),
+        ("office-home", "office", "fuyu-office", "/"),
+        ("office-proposals", "office", "fuyu-office", "/office/proposals?year=2024"),
+        ("office-slates", "office", "fuyu-office", "/office/slates"),
+        ("office-slate", "office", "fuyu-office", f"/office/slates/{ids['slate']}"),
+        ("office-roster", "office", "fuyu-office", f"/office/roster?term={TERM}"),
+        ("office-sessions", "office", "fuyu-office", "/office/sessions"),
+        ("office-session", "office", "fuyu-office", f"/office/sessions/{ids['session']}"),
+        ("office-checkin-sheet", "office", "fuyu-office", f"/office/sessions/{ids['session']}/sheet"),
+        ("chair-console", "presiding", "fuyu-presidium", f"/chair/sessions/{ids['session']}"),
+        ("chair-results", "presiding", "fuyu-presidium", f"/chair/sessions/{ids['certified_session']}"),
+        ("chair-announcement", "presiding", "fuyu-presidium", f"/chair/votes/{ids['certified_vote']}/announcement"),
+        ("screen-live", "presiding", "fuyu-presidium", f"/screen/{ids['session']}"),
+        ("screen-results", "presiding", "fuyu-presidium", f"/screen/{ids['certified_session']}"),
+        ("unit", "lead_unit", unit, "/unit"),
+        ("unit-project", "lead_unit", unit, f"/unit/projects/{project['id']}"),
+        ("board", "office", "fuyu-office", f"/board?year={YEAR}"),
+        ("board-project", "office", "fuyu-office", f"/board/projects/{project['id']}"),
+        ("county", "county", "taihu-kaohe", f"/county?year={YEAR}"),
+    ]
+
+
+def take(out: Path, town: str = scenario.TOWN) -> list[Path]:
+    from playwright.sync_api import sync_playwright
+
+    out.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    with running_town(town) as (settings, ids), sync_playwright() as pw:
+        base = settings.url("web")
+        browser = launch(pw)
+        try:
+            for size_name, viewport in (("phone", PHONE), ("desktop", DESKTOP)):
+                contexts: dict[str, Any] = {}
+                for name, role, sub, path in shots(ids):
+                    if name.startswith("screen-") and size_name == "phone":
+                        continue
+                    key = f"{role}/{sub}"
+                    if key not in contexts:
+                        contexts[key] = browser.new_context(viewport=viewport, locale="zh-CN",
+                                                            user_agent=WECHAT_UA if size_name == "phone" else None)
+                        if role:
+                            sign_in(contexts[key].new_page(), base, role, sub, "taihu" if role == "county" else town)
+                    page = contexts[key].new_page()
+                    if name.startswith("screen-"):
+                        page.set_viewport_size(SCREEN)
+                    page.goto(base + path)
+                    page.wait_for_load_state("networkidle") if name == "county" else page.wait_for_load_state()
+                    file = out / f"{name}.{'screen' if name.startswith('screen-') else size_name}.png"
+                    # The big screen does not scroll; the ballot is shown as the deputy first sees it
+                    # (its counter sticks to the bottom of the screen); every other page whole.
+                    page.screenshot(path=str(file), full_page=not name.startswith(("screen-", "vote-ballot")))
+                    page.close()
+                    written.append(file)
+                    print(f"{file}  ({file.stat().st_size // 1024} kB)")
+                for context in contexts.values():
+                    context.close()
+        finally:
+            browser.close()
+    return written

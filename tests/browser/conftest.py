@@ -1,0 +1,46 @@
+"""Browser tests: Debian's Chromium driven by Playwright (no browser download), one browser and
+one set of services with the web front for the browser tests of a run (each test works in a
+township of its own, or asserts only what it made), on ports of their own (base + 20) so they
+never meet the end-to-end tests' clusters."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from piaojue import processes
+from piaojue.screenshots import CHROMIUM, launch
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian's chromium is missing: run deploy/local/setup.sh (apt-get install chromium fonts-noto-cjk)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = launch(pw)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture(scope="session")
+def site_settings(settings):
+    return settings.model_copy(update={"base_port": settings.base_port + 20})
+
+
+@pytest.fixture(scope="session")
+def site(site_settings, tmp_path_factory):
+    """The services and the pages, on this run's database and vhost; the pages' base URL."""
+    # a small pool each: the machine's PostgreSQL is shared, and these pages need few connections
+    env = {**os.environ, "PIAOJUE_BASE_PORT": str(site_settings.base_port), "PIAOJUE_DB_POOL_MAX": "4"}
+    procs = processes.start(site_settings, processes.EVERYTHING, env=env, log_dir=tmp_path_factory.mktemp("site-logs"))
+    try:
+        processes.wait_ready(site_settings, procs)
+        yield site_settings.url("web")
+    finally:
+        processes.stop(procs)

@@ -1,0 +1,273 @@
+"""Sign-in: the one module that knows where the pages' access tokens come from.
+
+- Staff sign in with their account and password at the identity service (``password_sign_in``);
+  the page session keeps the refresh token and renews the access token while it is in use.
+- Deputies check in on their own phone (签到, ``/checkin``) with the session's check-in code and
+  their personal code; the voting credential identity issues, bound to the phone (a key kept in
+  the ``pj_device`` cookie), is their page session, good for that session only.
+- A clearly labelled **development sign-in** (pick a role, a jurisdiction and a name; tokens
+  minted with ``shared.auth.mint``) exists only when ``PIAOJUE_ENV`` is not ``production``.
+- ``resident_token``: the online proposal form's credential. Still minted here: in production it
+  is the web front's machine account (client credentials), the one part left to finish.
+
+Also here: the dependencies a page uses to require a signed-in person of some roles, and the
+CSRF check of every form."""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import re
+import secrets
+import time
+from typing import Annotated
+
+import jwt
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import RedirectResponse
+from starlette.datastructures import FormData
+
+from shared.auth import Role, mint
+from shared.settings import get_settings
+from web.client import ServiceDown, ServiceRefused
+from web.session import ANON_CSRF, Visitor, cookie
+
+router = APIRouter()
+JURISDICTION = re.compile(r"^[a-z0-9]+(\.[a-z0-9]+){0,3}$")
+SUBJECT = re.compile(r"^[^\x00-\x1f\x7f<>\"'&]{1,64}$")
+PART_MAX = 6 * 1024 * 1024  # one form field or file: a 5 MB photo fits, the rest is refused
+ROLE_LABELS = {Role.OFFICE: "人大办", Role.PRESIDING: "主持人", Role.DEPUTY: "人大代表", Role.TELLER: "监票人",
+               Role.LEAD_UNIT: "牵头单位", Role.COUNTY: "县人大/县考核"}
+
+
+class NotSignedIn(Exception):
+    """No page session: the person is sent to sign in (or told it expired)."""
+
+    def __init__(self, expired: bool) -> None:
+        self.expired = expired
+
+
+class Forbidden(Exception):
+    pass
+
+
+class FormRefused(Exception):
+    """A form without its CSRF token, or one from another page session."""
+
+
+def dev_sign_in_enabled() -> bool:
+    return get_settings().env != "production"
+
+
+# ---------------------------------------------------------------- where tokens come from
+
+
+def issue(role: Role, jurisdiction: str, sub: str, name: str = "") -> Visitor:
+    """A signed-in page session for this person. Development: a token minted here (12 hours).
+    Identity service: exchange the account's password (or the deputy's check-in credential) for
+    its access token instead, and keep the rest."""
+    claims = {"unit": sub} if role is Role.LEAD_UNIT else {}  # a lead unit's token names its unit
+    token = mint(sub, role, jurisdiction, name=name, ttl_s=12 * 3600, **claims)
+    exp = jwt.decode(token, options={"verify_signature": False})["exp"]
+    return Visitor(token=token, sub=sub, role=str(role), jurisdiction=jurisdiction, name=name or sub, token_exp=exp)
+
+
+def _visitor(answer: dict, refresh: bool = True) -> Visitor:
+    """A page session from identity's answer (the token came from identity over our own connection)."""
+    claims = jwt.decode(answer["access_token"], options={"verify_signature": False})
+    return Visitor(token=answer["access_token"], sub=claims["sub"], role=claims["role"], jurisdiction=claims["jurisdiction"],
+                   name=claims.get("name") or claims["sub"], token_exp=claims["exp"],
+                   refresh=answer.get("refresh_token", "") if refresh else "")
+
+
+async def password_sign_in(request: Request, username: str, password: str, role: str | None = None,
+                           jurisdiction: str | None = None) -> Visitor:
+    body = {"username": username, "password": password, "role": role or None, "jurisdiction": jurisdiction or None}
+    return _visitor(await request.app.state.services.call("POST", "identity", "/auth/sign-in", None, body))
+
+
+async def check_in(request: Request, code: str, deputy_id: str, personal_code: str, device_key: str) -> Visitor:
+    """签到 on the deputy's own phone: identity's voting credential for the session, bound to the phone."""
+    answer = await request.app.state.services.call("POST", "identity", "/checkin", None, {
+        "code": code, "deputy_id": deputy_id, "personal_code": personal_code, "device_key": device_key})
+    return _visitor(answer, refresh=False)
+
+
+async def renewed(request: Request, who: Visitor) -> Visitor:
+    """The visitor, its access token renewed with the refresh token when it has two minutes left."""
+    if not who.refresh or who.token_exp - time.time() > 120:
+        return who
+    try:
+        answer = await request.app.state.services.call("POST", "identity", "/auth/refresh", None, {"refresh_token": who.refresh})
+    except ServiceRefused as exc:
+        raise NotSignedIn(expired=True) from exc
+    fresh = _visitor(answer)
+    fresh.csrf = who.csrf
+    request.state.visitor = request.state.visitor_out = fresh
+    return fresh
+
+
+async def voting_token(request: Request, who: Visitor, session_id: str) -> str:
+    """What a deputy casts with: the voting credential for this session. Identity service: the
+    token the deputy's device received at check-in (签到) already is it. Development sign-in:
+    one is minted here for the session, with the claims identity would give (session, term)."""
+    claims = jwt.decode(who.token, options={"verify_signature": False})
+    if claims.get("session") == str(session_id) or not dev_sign_in_enabled():
+        return who.token  # else the ballot service refuses it, in its own words
+    session = await request.app.state.services.call("GET", "ballot", f"/sessions/{session_id}", who.token)
+    return mint(who.sub, Role.DEPUTY, who.jurisdiction, name=who.name, ttl_s=3600, session=str(session_id), term=session["term"])
+
+
+def resident_token(jurisdiction: str) -> str:
+    """The online form's credential for a township (role ``resident``: it may only submit a
+    proposal through the online channel). Identity service: a client-credentials token of the
+    web front's machine account."""
+    return mint("web-online-form", Role.RESIDENT, jurisdiction, name="线上征集", ttl_s=300)
+
+
+# ---------------------------------------------------------------- what pages depend on
+
+
+def visitor(request: Request) -> Visitor | None:
+    return request.state.visitor
+
+
+def signed_in(*roles: Role):
+    """A page dependency: the signed-in visitor, who must hold one of ``roles`` (any if none)."""
+
+    async def dependency(request: Request) -> Visitor:
+        who: Visitor | None = request.state.visitor
+        if who is None:
+            raise NotSignedIn(expired=request.state.expired)
+        if roles and who.role not in roles:
+            raise Forbidden()
+        return await renewed(request, who)
+
+    return dependency
+
+
+def csrf_token(request: Request) -> str:
+    """The token a form on this page must send back."""
+    who: Visitor | None = request.state.visitor
+    if who is not None:
+        return who.csrf
+    token = getattr(request.state, "anon_csrf_out", None) or cookie(request.scope, ANON_CSRF)
+    if not token or len(token) > 64:
+        token = secrets.token_urlsafe(24)
+        request.state.anon_csrf_out = token
+    return token
+
+
+async def checked_form(request: Request) -> FormData:
+    """The posted form, once its CSRF token matches this page session's."""
+    form = await request.form(max_part_size=PART_MAX)
+    sent = form.get("csrf")
+    who: Visitor | None = request.state.visitor
+    expected = who.csrf if who is not None else cookie(request.scope, ANON_CSRF)
+    if who is None and request.state.expired:
+        raise NotSignedIn(expired=True)
+    if not isinstance(sent, str) or not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
+        raise FormRefused()
+    return form
+
+
+# ---------------------------------------------------------------- the sign-in pages
+
+
+def _sign_in_page(request: Request, next_: str, error: str = "", status: int = 200, **extra):
+    from web.ui import render
+
+    return render(request, "signin.html", {"roles": ROLE_LABELS, "next": _local(next_), "error": error, **extra}, status=status)
+
+
+@router.get("/signin")
+async def sign_in_page(request: Request, next: str = "/"):
+    return _sign_in_page(request, next)
+
+
+@router.post("/signin")
+async def sign_in(request: Request, form: Annotated[FormData, Depends(checked_form)]):
+    """Account and password, at the identity service."""
+    username, password = str(form.get("username", "")).strip(), str(form.get("password", ""))
+    next_ = str(form.get("next", "/"))
+    if not username or not password or len(username) > 64 or len(password) > 200:
+        return _sign_in_page(request, next_, "请输入账号和密码。", 422)
+    try:
+        visitor = await password_sign_in(request, username, password, str(form.get("role") or ""),
+                                         str(form.get("jurisdiction") or "").strip())
+    except ServiceRefused as exc:
+        return _sign_in_page(request, next_, exc.message, 401 if exc.status in (401, 403) else exc.status, username=username)
+    request.state.visitor_out = visitor
+    return RedirectResponse(_local(next_), status_code=303)
+
+
+@router.post("/signin/development")
+async def sign_in_development(request: Request, form: Annotated[FormData, Depends(checked_form)]):
+    from web.ui import render
+
+    if not dev_sign_in_enabled():
+        return render(request, "error.html", {"title": "登录", "message": "请通过统一身份认证登录。"}, status=404)
+    role, jurisdiction = str(form.get("role", "")), str(form.get("jurisdiction", "")).strip()
+    sub, name = str(form.get("sub", "")).strip(), str(form.get("name", "")).strip()
+    if role not in ROLE_LABELS or not JURISDICTION.match(jurisdiction) or not SUBJECT.match(sub) or (name and not SUBJECT.match(name)):
+        return _sign_in_page(request, str(form.get("next", "/")), "请选择身份，并填写辖区（如 taihu.fuyu）和账号。", 422)
+    request.state.visitor_out = issue(Role(role), jurisdiction, sub, name)
+    return RedirectResponse(_local(str(form.get("next", "/"))), status_code=303)
+
+
+@router.get("/checkin")
+async def check_in_page(request: Request, code: str = ""):
+    from web.ui import render
+
+    response = render(request, "checkin.html", {"code": code[:20]}, light=True)
+    if not _device_key(request):
+        _set_device(response, secrets.token_urlsafe(32))
+    return response
+
+
+@router.post("/checkin")
+async def check_in_form(request: Request, form: Annotated[FormData, Depends(checked_form)]):
+    from web.ui import render
+
+    code, deputy_id = str(form.get("code", "")).strip()[:20], str(form.get("deputy_id", "")).strip()[:64]
+    personal_code, device = str(form.get("personal_code", "")).strip()[:12], _device_key(request) or secrets.token_urlsafe(32)
+    try:
+        request.state.visitor_out = await check_in(request, code, deputy_id, personal_code, device)
+    except ServiceRefused as exc:
+        response = render(request, "checkin.html", {"code": code, "deputy_id": deputy_id, "error": exc.message}, light=True,
+                          status=exc.status if exc.status < 500 else 502)
+    else:
+        response = RedirectResponse("/vote", status_code=303)
+    _set_device(response, device)
+    return response
+
+
+DEVICE = "pj_device"  # the phone's own key for its voting credential: made here once, kept by the phone
+
+
+def _device_key(request: Request) -> str | None:
+    key = request.cookies.get(DEVICE)
+    return key if key and 32 <= len(key) <= 256 and re.fullmatch(r"[A-Za-z0-9_-]+", key) else None
+
+
+def _set_device(response, key: str) -> None:
+    response.set_cookie(DEVICE, key, max_age=400 * 86400, httponly=True, samesite="lax", secure=get_settings().cookie_secure)
+
+
+@router.post("/signout")
+async def sign_out(request: Request, form: Annotated[FormData, Depends(checked_form)]):
+    who: Visitor | None = request.state.visitor
+    if who is not None and who.refresh:
+        with contextlib.suppress(ServiceRefused, ServiceDown):
+            await request.app.state.services.call("POST", "identity", "/auth/sign-out", None, {"refresh_token": who.refresh})
+    request.state.visitor_out = None
+    return RedirectResponse("/signin", status_code=303)
+
+
+def _local(path: str) -> str:
+    """Only a path on this site: no open redirect."""
+    return path if path.startswith("/") and not path.startswith("//") and "\\" not in path else "/"
+
+
+def seconds_left(who: Visitor) -> int:
+    return max(0, who.expires_at - int(time.time()))
