@@ -28,7 +28,6 @@ from piaojue.bench.infrastructure import (
     code_version,
     cpu_delta,
     cpu_snapshot,
-    descendants,
     drop_infra,
     fresh_infra,
     peak_rss_mb,
@@ -89,15 +88,14 @@ def run(args: argparse.Namespace) -> int:
     replicas: list[tuple[int, subprocess.Popen]] = []
     try:
         replicas = start_replicas(settings, args.replicas, log_dir)
-        workers: dict[int, list[int]] = {}
+        workers: dict[int, float] = {}
         report = asyncio.run(_measure(args, settings, replicas, workers, log_dir))
         report["busy_before_cores"], report["code"] = busy_cores, code
         report["measured_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         report["peak_rss_mb"] = {**{f"replica{i}": peak_rss_mb(p.pid) for i, (_, p) in enumerate(replicas)},
                                  "bench": peak_rss_mb()}
-        # The counting workers (forkserver children of a replica): the largest of them per replica.
-        report["peak_rss_workers_mb"] = {f"replica{i}": max((peak_rss_mb(c) or 0 for c in workers[i]), default=None)
-                                         for i in range(len(replicas))}
+        # The counting workers (spawned children of a replica, while they ran): the largest of them per replica.
+        report["peak_rss_workers_mb"] = {f"replica{i}": workers.get(p.pid) for i, (_, p) in enumerate(replicas)}
     finally:
         processes.stop({str(i): p for i, (_, p) in enumerate(replicas)})
         drop_infra(base, args.keep_db)
@@ -107,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _measure(args: argparse.Namespace, settings: Any, replicas: list[tuple[int, subprocess.Popen]],
-                   workers: dict[int, list[int]], log_dir: Path) -> dict[str, Any]:
+                   workers: dict[int, float], log_dir: Path) -> dict[str, Any]:
     ports, pids = [port for port, _ in replicas], [p.pid for _, p in replicas]
     n, db = args.deputies, settings.database_url
     burst, paced = townships("t", n), townships("r", max(1, round(args.rate * args.rate_seconds)))
@@ -152,9 +150,7 @@ async def _measure(args: argparse.Namespace, settings: Any, replicas: list[tuple
         # -- one vote of n ballots, filled straight into the database: what is measured is the close
         fill = await raw_casts(db, [big], raw_conns, args.limit, sealed={big.jurisdiction: await seal_all(db, big)})
         async with profiling(args.profile, "close", pids, db, report):
-            closing = await close_and_certify(pool, big, keys)
-        for i, pid in enumerate(pids):  # before they go: their peak memory is read at the end
-            workers[i] = descendants(pid)
+            closing = await close_and_certify(pool, big, keys, pids, workers)
         counted = counted_log(log_dir)
         unseal = {"unseal_per_s": round(counted["ballots"] / counted["open_ms"] * 1000) if counted.get("open_ms") else None,
                   "unseal_workers": counted.get("workers"), "unseal_us_one_core": unseal_reference()}

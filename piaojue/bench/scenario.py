@@ -5,6 +5,7 @@ cast writes, by plain asyncpg); and the big vote: close, the tellers' shares, ce
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import time
@@ -244,10 +245,27 @@ async def count_cast(database_url: str, towns: Sequence[Township]) -> tuple[int,
         await conn.close()
 
 
-async def close_and_certify(pool: Pool, t: Township, keys: dict[str, dict[str, str]]) -> dict[str, Any]:
+async def workers_peak(pids: Sequence[int], stop: asyncio.Event, peaks: dict[int, float]) -> None:
+    """The largest VmHWM seen among each replica's child processes (its counting workers) while they run."""
+    from piaojue.bench.infrastructure import descendants, peak_rss_mb
+
+    while not stop.is_set():
+        for pid in pids:
+            for child in descendants(pid):
+                peaks[pid] = max(peaks.get(pid, 0.0), peak_rss_mb(child) or 0.0)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 0.1)
+
+
+async def close_and_certify(pool: Pool, t: Township, keys: dict[str, dict[str, str]], pids: Sequence[int] = (),
+                            peaks: dict[int, float] | None = None) -> dict[str, Any]:
     """Close; the first teller presents a share; the k-th share is timed to the count, then certify:
-    ``close_to_certified_ms`` runs from the k-th share to the certification's answer."""
+    ``close_to_certified_ms`` runs from the k-th share to the certification's answer. Meanwhile the
+    replicas' counting workers are watched for their memory (``peaks``)."""
     from piaojue.teller import open_share
+
+    stop = asyncio.Event()
+    watcher = asyncio.create_task(workers_peak(pids, stop, peaks if peaks is not None else {}))
 
     chair = t.token("presiding")
     started = time.perf_counter()
@@ -263,6 +281,8 @@ async def close_and_certify(pool: Pool, t: Township, keys: dict[str, dict[str, s
     mid = time.perf_counter()
     certified = await pool.call("POST", f"/votes/{t.vote_id}/certify", chair, timeout=600)
     done = time.perf_counter()
+    stop.set()
+    await watcher
     return {"close_ms": round(close_ms, 1), "status_at_close": closed.get("status"), "count_ms": round(1000 * (mid - kth), 1),
             "certify_ms": round(1000 * (done - mid), 1), "close_to_certified_ms": round(1000 * (done - kth), 1),
             "collected": counted.get("collected"), "chosen": len(certified.get("chosen") or []), "status": certified.get("status")}

@@ -4,7 +4,7 @@ The replica that closes the round makes a *counting key* in its memory and keeps
 half in the database. A teller's share, presented to any replica, is checked against its
 commitment and stored sealed to that counting key, so that no share is ever stored in the clear.
 This replica watches for k of them; then, in one transaction, it opens the shares, rebuilds the
-round key in memory, opens every sealed ballot on all cores (a process pool for a large round),
+round key in memory, opens every sealed ballot on all cores (worker processes for a large round, ``workers.py``),
 shuffles them, stores the plaintext and the trackers apart from any deputy, deletes the sealed
 rows and records the count. If this replica is gone before k shares arrive (a restart, a scale
 down), the presiding officer closes again on any replica: a new counting key, tellers present again."""
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import multiprocessing
 import os
 import secrets
 import time
@@ -22,7 +21,7 @@ from uuid import UUID
 
 import structlog
 
-from services.ballot import store
+from services.ballot import store, workers
 from services.ballot.domain import ballots, sealing
 from services.ballot.domain.vote import Kind, Ratings, Status, Vote
 from shared.db import unit_of_work
@@ -35,17 +34,6 @@ POLL_S = 0.05
 
 _keys: dict[tuple[UUID, int], bytes] = {}  # this process's counting keys: (vote, round) → private
 _tasks: set[asyncio.Task] = set()
-_pool: ProcessPoolExecutor | None = None
-
-
-def workers() -> ProcessPoolExecutor:
-    """One worker per core, started once (forkserver: each imports only the sealing module)."""
-    global _pool
-    if _pool is None:
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["services.ballot.domain.sealing"])
-        _pool = ProcessPoolExecutor(max_workers=os.cpu_count() or 2, mp_context=context)
-    return _pool
 
 
 def counting_key(vote_id: UUID, round_: int, suite_name: str) -> bytes:
@@ -57,14 +45,14 @@ def counting_key(vote_id: UUID, round_: int, suite_name: str) -> bytes:
 
 def watch(pool, vote_id: UUID, round_: int, public: bytes, ballots_cast: int) -> None:
     """Count the round here once k shares are presented (to any replica)."""
-    if ballots_cast >= PARALLEL_FROM:
-        workers().submit(int)  # start the workers while the tellers come
-    task = asyncio.create_task(_watch(pool, vote_id, round_, public), name=f"count-{vote_id}-{round_}")
+    task = asyncio.create_task(_watch(pool, vote_id, round_, public, ballots_cast >= PARALLEL_FROM),
+                               name=f"count-{vote_id}-{round_}")
     _tasks.add(task)
     task.add_done_callback(_tasks.discard)
 
 
-async def _watch(pool, vote_id: UUID, round_: int, public: bytes) -> None:
+async def _watch(pool, vote_id: UUID, round_: int, public: bytes, large: bool) -> None:
+    executor = workers.acquire() if large else None  # started while the tellers come
     try:
         waited = 0.0
         while True:
@@ -76,7 +64,7 @@ async def _watch(pool, vote_id: UUID, round_: int, public: bytes) -> None:
             if row is None or row["status"] != Status.AWAITING_SHARES or row["count_key"] != public:
                 return
             if row["presented"] >= row["threshold"]:
-                await count(pool, vote_id, round_, public)
+                await count(pool, vote_id, round_, public, executor)
                 return
             await asyncio.sleep(POLL_S if waited < 600 else 1.0)
             waited += POLL_S
@@ -84,9 +72,11 @@ async def _watch(pool, vote_id: UUID, round_: int, public: bytes) -> None:
         log.exception("counting failed", vote_id=str(vote_id), round=round_)
     finally:
         _keys.pop((vote_id, round_), None)
+        if executor is not None:
+            workers.release()
 
 
-async def count(pool, vote_id: UUID, round_: int, public: bytes) -> None:
+async def count(pool, vote_id: UUID, round_: int, public: bytes, executor: ProcessPoolExecutor | None = None) -> None:
     started = time.perf_counter()
     async with unit_of_work(pool, "ballot") as uow:
         conn = uow.conn
@@ -101,24 +91,23 @@ async def count(pool, vote_id: UUID, round_: int, public: bytes) -> None:
             shares.append((share.index, chosen.open(_keys[(vote_id, round_)], sealed, sealing.presented_info(info, teller_id))))
         private = sealing.recover_private_key(key["suite"], key["public_key"], shares[:key["threshold"]], info)
         opening = time.perf_counter()
-        opened = await _open_all(conn, key["suite"], private, info, vote_id, round_)
+        opened = await _open_all(conn, key["suite"], private, info, vote_id, round_, executor)
         del private
         open_ms, n = 1000 * (time.perf_counter() - opening), len(opened)
         unopened = await _record(uow, vote, opened)
     log.info("round counted", vote_id=str(vote_id), round=round_, ballots=n, unopened=unopened, open_ms=round(open_ms, 1),
-             count_ms=round(1000 * (time.perf_counter() - started), 1), workers=(os.cpu_count() or 2) if n >= PARALLEL_FROM else 0)
+             count_ms=round(1000 * (time.perf_counter() - started), 1), workers=(os.cpu_count() or 2) if executor is not None else 0)
 
 
-async def _open_all(conn, suite_name: str, private: bytes, info: bytes, vote_id: UUID, round_: int) -> list[tuple[str, str | None]]:
-    """Every sealed ballot of the round, read in batches and opened as they come (on all cores for a
-    large round): (tracker, ballot or None)."""
+async def _open_all(conn, suite_name: str, private: bytes, info: bytes, vote_id: UUID, round_: int,
+                    executor: ProcessPoolExecutor | None) -> list[tuple[str, str | None]]:
+    """Every sealed ballot of the round, read in batches and opened as they come (on the workers, one
+    per core, for a large round): (tracker, ballot or None)."""
     loop = asyncio.get_running_loop()
-    parallel = await conn.fetchval("SELECT count(*) FROM sealed_ballots WHERE vote_id = $1 AND round = $2",
-                                   vote_id, round_) >= PARALLEL_FROM
 
     def start(batch: list[bytes]) -> asyncio.Future:
-        if parallel:
-            return loop.run_in_executor(workers(), sealing.open_batch, suite_name, private, info, batch)
+        if executor is not None:
+            return loop.run_in_executor(executor, sealing.open_batch, suite_name, private, info, batch)
         done = loop.create_future()
         done.set_result(sealing.open_batch(suite_name, private, info, batch))
         return done

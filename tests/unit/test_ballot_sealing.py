@@ -173,19 +173,18 @@ def test_a_tampered_ballot_or_a_dropped_tracker_is_a_mismatch():
 
 
 def test_a_large_round_is_opened_on_worker_processes_that_import_only_the_sealing_module():
-    from services.ballot import counting
+    from services.ballot import workers
 
     keys, privates = tellers(2)
     key = sealing.make_round_key(sealing.DEFAULT_SUITE, keys, 2, INFO)
     private = sealing.recover_private_key(key.suite, key.public_key, opened(key, privates, ["T0", "T1"]), INFO)
     blobs = [sealing.suite().seal(key.public_key, b"FA-B", INFO) for _ in range(50)] + [b"junk"]
-    pool = counting.workers()
+    pool = workers.acquire()
     try:
         result = pool.submit(sealing.open_batch, key.suite, private, INFO, blobs).result(timeout=120)
         web = pool.submit(_imported, ("fastapi", "asyncpg", "faststream")).result(timeout=120)
     finally:
-        pool.shutdown()
-        counting._pool = None
+        workers.release()
     assert [b for _, b in result] == ["FA-B"] * 50 + [None]
     assert web == []
 
