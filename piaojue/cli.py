@@ -7,6 +7,7 @@ import json
 import signal
 import sys
 import time
+from pathlib import Path
 
 from shared.settings import SERVICES, get_settings
 
@@ -89,13 +90,17 @@ def cmd_recount(args: argparse.Namespace) -> int:
             print(f"cannot read the publication: {response.status_code} {response.text}", file=sys.stderr)
             return 2
         publication = response.json()
+        with_ballots = httpx.get(args.source.rstrip("/") + "/ballots", headers=headers, timeout=60)
+        if with_ballots.status_code == 200:  # tellers, the presiding officer, the county: a full recount
+            publication = with_ballots.json()
     else:
         with open(args.source, encoding="utf-8") as f:
             publication = json.load(f)
     result = recount(publication, args.receipt)
     titles = {s["id"]: s["title"] for s in publication["subjects"]}
     if result.matches:
-        print(f"MATCH 一致: the published ballots give the certified result ({len(publication['rounds'])} round(s)).")
+        what = "the published ballots give" if result.ballots_checked else "the published tallies and trackers agree with"
+        print(f"MATCH 一致: {what} the certified result ({len(publication['rounds'])} round(s)).")
         for cid in result.chosen:
             print(f"  入选 {titles.get(cid, cid)}")
     else:
@@ -106,6 +111,50 @@ def cmd_recount(args: argparse.Namespace) -> int:
         print("your receipt is among the ballots counted 您的选票已计入" if result.receipt_found
               else "your receipt is NOT among the published receipts 未找到您的回执")
     return 0 if result.matches and result.receipt_found is not False else 1
+
+
+def cmd_teller_key(args: argparse.Namespace) -> int:
+    """A teller's key pair: the private half stays in FILE; the public half is registered."""
+    from piaojue.teller import write_key
+
+    try:
+        key = write_key(args.file, args.suite)
+    except FileExistsError:
+        print(f"{args.file} exists: a teller keeps their key; choose another file", file=sys.stderr)
+        return 2
+    print(f"private key written to {args.file} (keep it; it opens your share of each round's key)")
+    print(f"public key  {key['public_key']}  ({key['suite']})")
+    print(f"fingerprint {key['fingerprint']}  (compare with the one the session shows for you)")
+    if args.register:
+        return _teller_call("PUT", f"{args.register.rstrip('/')}/tellers/me/key", args.token,
+                            {"public_key": key["public_key"], "suite": key["suite"]})
+    return 0
+
+
+def cmd_present_share(args: argparse.Namespace) -> int:
+    """Open my sealed share of the round's key with my key file, and present it."""
+    import httpx
+
+    from piaojue.teller import open_share
+
+    key = json.loads(args.key.read_text())
+    base = f"{args.url.rstrip('/')}/votes/{args.vote}"
+    mine = httpx.get(f"{base}/shares/mine", headers={"authorization": f"Bearer {args.token}"}, timeout=30)
+    if mine.status_code != 200:
+        print(f"cannot fetch your share: {mine.status_code} {mine.text}", file=sys.stderr)
+        return 1
+    return _teller_call("POST", f"{base}/shares", args.token, open_share(key, mine.json()), timeout=180)
+
+
+def _teller_call(method: str, url: str, token: str, body: dict, timeout: float = 30) -> int:
+    import uuid
+
+    import httpx
+
+    response = httpx.request(method, url, json=body, timeout=timeout,
+                             headers={"authorization": f"Bearer {token}", "idempotency-key": str(uuid.uuid4())})
+    print(f"{response.status_code} {response.text}")
+    return 0 if response.status_code < 300 else 1
 
 
 def cmd_asyncapi(args: argparse.Namespace) -> int:
@@ -233,8 +282,21 @@ def main(argv: list[str] | None = None) -> int:
     p = ballot.add_parser("recount", help="recount a certified vote from its publication and say whether it matches")
     p.add_argument("source", help="a publication file (JSON), or the URL of GET /votes/{id}/publication")
     p.add_argument("--token", help="bearer token, when SOURCE is a URL")
-    p.add_argument("--receipt", help="your receipt code: check that your ballot was counted")
+    p.add_argument("--receipt", help="your receipt (tracker): check that your ballot was counted")
     p.set_defaults(fn=cmd_recount)
+    p = ballot.add_parser("teller-key", help="a teller (监票人) makes their key pair; the private key stays in FILE")
+    p.add_argument("file", type=Path, help="where to keep the private key (created, never overwritten)")
+    p.add_argument("--suite", default="x25519-hkdf-sha256-aes128gcm",
+                   help="cipher suite: x25519-hkdf-sha256-aes128gcm (default) or sm2-sm3-sm4 (pip install 'piaojue[gm]')")
+    p.add_argument("--register", metavar="URL", help="register the public key with the ballot service at URL")
+    p.add_argument("--token", help="your teller token, with --register")
+    p.set_defaults(fn=cmd_teller_key)
+    p = ballot.add_parser("present-share", help="a teller opens their share of a closed round's key and presents it")
+    p.add_argument("url", help="the ballot service, e.g. http://127.0.0.1:8102")
+    p.add_argument("--vote", required=True, help="the vote's id")
+    p.add_argument("--key", required=True, type=Path, help="your key file (piaojue ballot teller-key)")
+    p.add_argument("--token", required=True, help="your teller token")
+    p.set_defaults(fn=cmd_present_share)
 
     p = sub.add_parser("county-receiver", help="reference receiver of the signed assessment webhooks (县考核): verifies, "
                        "stores each version, refuses replays and bad signatures")

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 
 from piaojue import processes, scenario
-from piaojue.scenario.client import AlreadyPlayed, Api
+from piaojue.scenario.client import AlreadyPlayed, Api, set_tellers
 from piaojue.scenario.fuyu import TERM, YEAR, ballot_for, deputies
 from piaojue.services import migrate_all
 from shared.auth import Role
@@ -65,6 +65,7 @@ async def live_vote(settings: Settings, town: str) -> dict[str, Any]:
         present = [d["deputy_id"] for d in deputies()][:50]
         await api.call("POST", "ballot", f"/sessions/{session['id']}/roll-call", office, {"present": present})
         vote = await api.call("POST", "ballot", f"/sessions/{session['id']}/votes", office, {"slate_id": slates[-1]["id"]})
+        await set_tellers(api, chair, session, {})  # 监票人: a secret electronic round opens only with them
         await api.call("POST", "ballot", f"/votes/{vote['id']}/open", chair)
         paper = await api.call("GET", "ballot", f"/votes/{vote['id']}/ballot-paper", office)
         rng = random.Random(1)

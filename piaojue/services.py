@@ -8,7 +8,7 @@ from shared.settings import Settings
 
 
 def all_services() -> list[Service]:
-    from services.ballot import SERVICE as ballot
+    from services.ballot.service import SERVICE as ballot
     from services.identity import SERVICE as identity
     from services.intake.app import SERVICE as intake
     from services.scoring import SERVICE as scoring

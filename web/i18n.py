@@ -11,6 +11,10 @@ from typing import Any
 LANGS = ("zh", "en")
 
 EN = {
+    # the sealed vote (ballot): closed, awaiting the tellers' shares
+    "待监票人开启": "Awaiting the tellers", "已作废": "Void",
+    "投票已结束：监票人出示各自的密钥份额后开启选票并计票。":
+        "Voting has ended: the ballots are opened and counted once the tellers present their key shares.",
     # frame
     "票决": "Piaojue", "民生实事项目人大代表票决": "Livelihood projects chosen by deputies' vote", "跳到正文": "Skip to content",
     "退出": "Sign out", "登录": "Sign in", "大字": "Large text", "标准字号": "Normal text", "首页": "Home",

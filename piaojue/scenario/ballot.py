@@ -1,4 +1,5 @@
-"""Stage 2, the vote (票决): the session, roll call, quorum, one secret vote, close, certification."""
+"""Stage 2, the vote (票决): the session, roll call, tellers, one sealed secret vote, close, the
+tellers' shares, certification."""
 
 from __future__ import annotations
 
@@ -16,14 +17,16 @@ async def run(year: Year) -> None:
     session = await api.call("POST", "ballot", "/sessions", office, {"name": SESSION_NAME, "year": YEAR, "term": TERM})
     year.present = [d["deputy_id"] for d in deputies() if d["deputy_id"] not in ABSENT]
     attendance = await api.call("POST", "ballot", f"/sessions/{session['id']}/roll-call", office, {"present": year.present})
+    await year.tellers(session)
     year.vote = vote = await api.call("POST", "ballot", f"/sessions/{session['id']}/votes", office, {"slate_id": slate["id"]})
     opened = await api.call("POST", "ballot", f"/votes/{vote['id']}/open", chair)
     year.rng = random.Random(f"fuyu-{YEAR}")
     for deputy in year.present:
         await api.call("POST", "ballot", f"/votes/{vote['id']}/ballots", year.token(deputy, Role.DEPUTY, session=session["id"], term=TERM),
                        {"marks": ballot_for(year.rng, slate["candidates"])})
-    await api.call("POST", "ballot", f"/votes/{vote['id']}/close", chair)
+    await year.close(vote)  # sealed ballots, opened by two of the three tellers' shares
     year.certified = certified = await api.call("POST", "ballot", f"/votes/{vote['id']}/certify", chair)
+    await api.call("POST", "ballot", f"/sessions/{session['id']}/close", chair)  # 闭会: the roster thaws
     chosen = [c for c in certified["candidates"] if c["chosen"]]
     year.outcome.update({
         "session": SESSION_NAME,

@@ -105,9 +105,16 @@ class Year:
     receiver: str | None = None  # the county's webhook receiver, if one runs (piaojue county-receiver)
     receiver_secret: str | None = None
     rng: random.Random = field(default_factory=random.Random)  # the deputies' draws, seeded by the ballot stage
+    teller_keys: dict[str, dict[str, str]] = field(default_factory=dict)  # each teller's own key (on their device)
 
     def token(self, sub: str, role: Role, jurisdiction: str | None = None, **claims: Any) -> str:
         return self.api.token(sub, role, jurisdiction, **claims)
+
+    async def tellers(self, session: dict[str, Any]) -> None:
+        await set_tellers(self.api, self.chair, session, self.teller_keys)
+
+    async def close(self, vote: dict[str, Any]) -> dict[str, Any]:
+        return await close_vote(self.api, self.chair, vote, self.teller_keys)
 
     @property
     def office(self) -> str:  # 人大办
@@ -124,3 +131,29 @@ class Year:
     @property
     def county(self) -> str:  # 县考核
         return self.token(f"{self.county_jurisdiction}-kaohe", Role.COUNTY, self.county_jurisdiction)
+
+
+async def set_tellers(api: Api, chair: str, session: dict[str, Any], keys: dict[str, dict[str, str]]) -> None:
+    """The session's tellers (监票人): each makes a key on their own device (kept in ``keys``) and
+    registers its public half; the presidium names them, any 2 of 3 to open a sealed round."""
+    from piaojue.scenario.fuyu import TELLERS, THRESHOLD
+    from piaojue.teller import new_key, registration
+
+    for teller in TELLERS:
+        if teller not in keys:
+            keys[teller] = new_key()
+            await api.call("PUT", "ballot", "/tellers/me/key", api.token(teller, Role.TELLER), registration(keys[teller]))
+    await api.call("PUT", "ballot", f"/sessions/{session['id']}/tellers", chair, {"tellers": list(TELLERS), "threshold": THRESHOLD})
+
+
+async def close_vote(api: Api, chair: str, vote: dict[str, Any], keys: dict[str, dict[str, str]]) -> dict[str, Any]:
+    """Close the round; the first k tellers open their shares on their devices and present them."""
+    from piaojue.scenario.fuyu import TELLERS, THRESHOLD
+    from piaojue.teller import open_share
+
+    closed = await api.call("POST", "ballot", f"/votes/{vote['id']}/close", chair)
+    for teller in TELLERS[:THRESHOLD] if closed["status"] == "awaiting_shares" else ():
+        who = api.token(teller, Role.TELLER)
+        mine = await api.call("GET", "ballot", f"/votes/{vote['id']}/shares/mine", who)
+        closed = await api.call("POST", "ballot", f"/votes/{vote['id']}/shares", who, open_share(keys[teller], mine))
+    return closed

@@ -3,7 +3,7 @@ that the county ranks three; the assessments reach the county's webhook receiver
 
 from __future__ import annotations
 
-from piaojue.scenario.client import Api, Year, wait_for
+from piaojue.scenario.client import Api, Year, close_vote, set_tellers, wait_for
 from piaojue.scenario.fuyu import YEAR
 from piaojue.scenario.scoring import ASSESSED_ON
 from shared.auth import Role
@@ -35,6 +35,8 @@ async def small_year(api: Api, name: str, proposals: list) -> None:
                    {"quota": len(DEPUTIES), "deputies": [{"deputy_id": d, "name": f"代表{d}"} for d in DEPUTIES]})
     session = await api.call("POST", "ballot", "/sessions", office, {"name": f"{name}人民代表大会", "year": YEAR, "term": 1})
     await api.call("POST", "ballot", f"/sessions/{session['id']}/roll-call", office, {"present": DEPUTIES})
+    keys: dict[str, dict[str, str]] = {}
+    await set_tellers(api, chair, session, keys)
     vote = await api.call("POST", "ballot", f"/sessions/{session['id']}/votes", office, {"slate_id": slate["id"]})
     await api.call("POST", "ballot", f"/votes/{vote['id']}/open", chair)
     candidates = {c["title"]: c["candidate_id"] for c in slate["candidates"]}
@@ -42,8 +44,9 @@ async def small_year(api: Api, name: str, proposals: list) -> None:
         marks = {cid: ("for" if title != proposals[2][0] else "against") for title, cid in candidates.items()}
         credential = api.token(d, Role.DEPUTY, session=session["id"], term=1)  # the deputy's voting credential
         await api.call("POST", "ballot", f"/votes/{vote['id']}/ballots", credential, {"marks": marks})
-    await api.call("POST", "ballot", f"/votes/{vote['id']}/close", chair)
+    await close_vote(api, chair, vote, keys)  # sealed: two of the three tellers open it
     await api.call("POST", "ballot", f"/votes/{vote['id']}/certify", chair)
+    await api.call("POST", "ballot", f"/sessions/{session['id']}/close", chair)
 
     async def created():
         projects = await api.call("GET", "supervision", "/projects", office, params={"year": YEAR})

@@ -19,6 +19,8 @@ TERM = 19  # 第十九届
 QUOTA = 60  # 名额
 SEATED = 58  # 实有代表: two seats vacant
 ABSENT = ("D013", "D027", "D041", "D049", "D052", "D058")  # on leave: 52 present
+TELLERS = ("JP01", "JP02", "JP03")  # 监票人 elected by the session; any 2 of them open a sealed round
+THRESHOLD = 2
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ async def run(year: Year) -> None:
     session = await api.call("POST", "ballot", "/sessions", office, {"name": RATING_SESSION_NAME, "year": YEAR + 1, "term": TERM})
     present = [d["deputy_id"] for d in deputies() if d["deputy_id"] not in RATING_ABSENT]
     await api.call("POST", "ballot", f"/sessions/{session['id']}/roll-call", office, {"present": present})
+    await year.tellers(session)
 
     async def rating_vote():  # the projects reach the ballot service as events
         response = await api.request("POST", "ballot", f"/sessions/{session['id']}/votes", office,
@@ -26,11 +27,12 @@ async def run(year: Year) -> None:
         marks = {s["id"]: rate_project(year.rng, completion[s["title"]]) for s in rating["subjects"]}
         credential = year.token(deputy, Role.DEPUTY, session=session["id"], term=TERM)
         await api.call("POST", "ballot", f"/votes/{rating['id']}/ballots", credential, {"marks": marks})
-    await api.call("POST", "ballot", f"/votes/{rating['id']}/close", chair)
+    await year.close(rating)
     rated = await api.call("POST", "ballot", f"/votes/{rating['id']}/certify", chair)
     if "satisfaction_rating" in year.activities:  # the plan's activity took place
         await api.call("POST", "supervision", f"/activities/{year.activities['satisfaction_rating']['id']}/actions", office,
                        {"action": "hold", "on": f"{YEAR + 1}-01-18"})
+    await api.call("POST", "ballot", f"/sessions/{session['id']}/close", chair)
     year.outcome["satisfaction"] = [
         {"title": r["title"], "tier": r["tier"], "label": r["tier_label"], "satisfied": r["satisfied"],
          "basically_satisfied": r["basically_satisfied"], "dissatisfied": r["dissatisfied"], "rate": r["rate"]}

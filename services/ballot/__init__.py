@@ -1,11 +1,2 @@
-"""票决 ballot: sessions, roll call, quorum, secret ballots, tally, certification."""
-
-from pathlib import Path
-
-from services.ballot.api import router
-from services.ballot.events import credentials, projects, slates
-from services.ballot.listing import router as listing
-from shared.service import Service
-
-router.include_router(listing)  # read-only lists for the pages
-SERVICE = Service("ballot", "票决", router, Path(__file__).parent / "migrations", [slates, projects, credentials])
+"""票决 ballot: sessions, roll call, quorum, sealed secret ballots, tellers' keys, tally, certification.
+Wiring: ``services.ballot.service``; the pure rules: ``services.ballot.domain``."""

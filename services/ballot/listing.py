@@ -5,16 +5,17 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from pydantic import BaseModel, Field
 
 from services.ballot import store
-from services.ballot.domain import Mark, Satisfaction, VoteRules
+from services.ballot.domain.rules import Mark, Satisfaction, VoteRules
+from services.ballot.routes.common import router as make_router
 from shared.auth import Principal, require, scope_sql
 from shared.fields import TermParam, YearParam
 from shared.http import Problem, problems
 
-router = APIRouter(tags=["ballot 票决"])
+router = make_router()  # a refusal (not found) answered as a problem
 ANYONE = require()
 
 
@@ -74,6 +75,9 @@ class BallotPaper(BaseModel):
     max_for: int | None = Field(description="most 'for' marks on one ballot (selection only)")
     choices: list[str]
     candidates: list[Subject] = Field(description="on the ballot of this round (a further round: those still in it)")
+    departures: list[dict[str, str]] = Field(description="departures from the default procedure (记名, quorum, basis), each "
+                                             "with the presiding officer's recorded reason: shown on every ballot")
+    sealed: bool = Field(description="secret and electronic: sealed at cast, opened by the tellers' shares at close")
 
 
 @router.get("/votes/{vote_id}/ballot-paper", response_model=BallotPaper, responses=problems(404))
@@ -93,7 +97,8 @@ async def ballot_paper(vote_id: UUID, request: Request, who: Principal = Depends
             "status": vote["status"], "round": vote["round"], "seats": seats,
             "max_for": VoteRules.model_validate(vote["rules"]).for_limit(seats) if selection else None,
             "choices": [m.value for m in (Mark if selection else Satisfaction)],
-            "candidates": [{"id": c, "title": titles[c]} for c in ids]}
+            "candidates": [{"id": c, "title": titles[c]} for c in ids], "departures": vote["departures"],
+            "sealed": vote["mode"] == "electronic" and not VoteRules.model_validate(vote["rules"]).named}
 
 
 @router.get("/sessions", response_model=list[SessionBrief], responses=problems())

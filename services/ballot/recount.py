@@ -1,16 +1,21 @@
-"""Recount a certified vote from its publication (``GET /votes/{id}/publication``): anyone can
-check that the anonymised ballots give the certified result, and a deputy that their receipt
-is among those counted. Pure: the caller fetches the publication."""
+"""Recount a certified vote from its publication (``GET /votes/{id}/publication``, or with the
+ballots ``…/publication/ballots``). Pure: it needs only the domain, so anyone can run it.
+
+With the public notice it checks that the rounds chain to the certified choice, that each sealed
+round opened as many ballots as it has trackers, and, given a receipt, that it is among them.
+With the ballots (tellers, presiding officer, county) it also recounts every round from them and
+checks each round's commitment."""
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
-from services.ballot import domain, store
-from services.ballot.domain import VoteRules
+from services.ballot.domain import ballots as compact
+from services.ballot.domain import rules
+from services.ballot.domain.rules import VoteRules
+from services.ballot.domain.vote import Ratings, ratings_json, tally_from_json, tally_json
 
 
 @dataclass
@@ -19,43 +24,44 @@ class Recount:
     differences: list[str] = field(default_factory=list)
     chosen: list[str] = field(default_factory=list)
     receipt_found: bool | None = None
+    ballots_checked: bool = False  # False: the public notice only, tallies taken as announced
 
 
 def recount(publication: dict[str, Any], receipt: str | None = None) -> Recount:
-    certified = publication["result"]
-    kind = publication["kind"]
+    certified, kind = publication["result"], publication["kind"]
+    vote_rules = VoteRules.model_validate(publication["rules"])
     differences: list[str] = []
-    rounds: list[domain.Round] = []
+    chain: list[rules.Round] = []
+    checked = all("ballots" in r for r in publication["rounds"])
     for published, announced in zip(publication["rounds"], certified["rounds"], strict=True):
-        candidates = [UUID(c) for c in published["candidates"]]
-        n = published["round"]
-        if published["totals"] is not None:  # a paper round counted by the tellers' totals
+        n, candidates = published["round"], [UUID(c) for c in published["candidates"]]
+        counted: dict[str, Any] = announced
+        if published["void_reason"] is None and published["totals"] is not None:  # a paper round counted by totals
             counted = published["totals"]
-        else:
-            ballots = [store.marks_of(kind, b) for b in published["ballots"]]
+        elif published["void_reason"] is None and "ballots" in published:
+            plain = published["ballots"]
             if kind == "satisfaction":
-                collected, counts = domain.tally_ratings(ballots, candidates)
-                counted = {"collected": collected, "ratings": {
-                    str(p): {"satisfied": c.satisfied, "basically_satisfied": c.basically, "dissatisfied": c.dissatisfied}
-                    for p, c in counts.items()}}
+                collected, _, counts = compact.tally_ratings_compact(plain, candidates)
+                counted = ratings_json(Ratings(collected, counts))
+                counted["valid"], counted["invalid"] = collected - published["unopened"], published["unopened"]
             else:
-                counted = store.tally_json(domain.tally(ballots, candidates, published["seats"],
-                                                        VoteRules.model_validate(publication["rules"])))
-            if len(published["receipt_hashes"]) not in (0, counted["collected"]):
-                differences.append(f"round {n}: {len(published['receipt_hashes'])} receipts for {counted['collected']} ballots")
+                counted = tally_json(compact.tally_compact(plain, candidates, published["seats"], vote_rules))
+            if published["sealed"] and compact.commitment(publication["vote_id"], n, published["salt"], published["trackers"],
+                                                          plain) != published["commitment"]:
+                differences.append(f"round {n}: the ballots and trackers do not match the round's commitment")
+        if published["sealed"] and published["void_reason"] is None and len(published["trackers"]) != counted["collected"]:
+            differences.append(f"round {n}: {len(published['trackers'])} trackers for {counted['collected']} ballots")
         for key in ("collected", "valid", "invalid", "counts", "ratings"):
             if key in counted and counted[key] != announced.get(key):
                 differences.append(f"round {n}: {key} recounted {counted[key]!r}, certified {announced.get(key)!r}")
         if kind == "selection":
-            rounds.append(domain.Round(candidates, published["seats"], published["issued"], store.tally_from_json(counted, candidates)))
+            tally = tally_from_json(counted, candidates) if "counts" in counted else rules.Tally(0, 0, 0, {})
+            chain.append(rules.Round(candidates, published["seats"], published["issued"], tally, published["void_reason"]))
     chosen: list[str] = []
     if kind == "selection":
-        state = domain.progress(rounds, certified["seated"], certified["present"], VoteRules.model_validate(publication["rules"]))
+        state = rules.progress(chain, certified["seated"], certified["present"], vote_rules)
         chosen = [str(c) for c in state.chosen]
         if chosen != certified["chosen"]:
             differences.append(f"chosen recounted {chosen}, certified {certified['chosen']}")
-    found = None
-    if receipt is not None:
-        digest = hashlib.sha256(receipt.encode()).hexdigest()
-        found = any(digest in r["receipt_hashes"] for r in publication["rounds"])
-    return Recount(not differences, differences, chosen, found)
+    found = None if receipt is None else any(receipt in r["trackers"] for r in publication["rounds"])
+    return Recount(not differences, differences, chosen, found, checked)

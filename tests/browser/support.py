@@ -64,5 +64,49 @@ def open_vote(settings, town: str, deputies: list[str], titles: list[str], seats
             break
         time.sleep(0.05)
     vote = call("POST", "ballot", f"/sessions/{session['id']}/votes", json={"slate_id": slate["id"]})
+    keys = seat_tellers(settings, town, session["id"])
     call("POST", "ballot", f"/votes/{vote['id']}/open", Role.PRESIDING)
-    return {"id": vote["id"], "session": session["id"], "get": lambda: call("GET", "ballot", f"/votes/{vote['id']}")}
+    return {"id": vote["id"], "session": session["id"], "get": lambda: call("GET", "ballot", f"/votes/{vote['id']}"),
+            "keys": keys}
+
+
+TELLERS = ("T1", "T2", "T3")
+
+
+def _ballot(settings, town: str, method: str, path: str, role, sub: str, json: Any = None) -> Any:
+    import uuid
+
+    import httpx
+
+    from shared.auth import mint
+
+    response = httpx.request(method, settings.url("ballot") + path, json=json, timeout=60,
+                             headers={"authorization": f"Bearer {mint(sub, role, town)}", "idempotency-key": str(uuid.uuid4())})
+    assert response.status_code < 300, f"{method} {path}: {response.status_code} {response.text}"
+    return response.json()
+
+
+def seat_tellers(settings, town: str, session_id: str) -> dict[str, dict[str, str]]:
+    """The session's tellers (监票人), 2 of 3, each with a key of their own, through the API (the
+    tellers' page comes later): a secret electronic round opens only with them."""
+    from piaojue.teller import new_key, registration
+    from shared.auth import Role
+
+    keys = {t: new_key() for t in TELLERS}
+    for teller, key in keys.items():
+        _ballot(settings, town, "PUT", "/tellers/me/key", Role.TELLER, teller, registration(key))
+    _ballot(settings, town, "PUT", f"/sessions/{session_id}/tellers", Role.PRESIDING, "chair",
+            {"tellers": list(TELLERS), "threshold": 2})
+    return keys
+
+
+def present_shares(settings, town: str, vote_id: str, keys: dict[str, dict[str, str]]) -> dict[str, Any]:
+    """Two tellers open their shares of the closed round's key and present them (what
+    ``piaojue ballot present-share`` does): the sealed ballots are counted."""
+    from piaojue.teller import open_share
+    from shared.auth import Role
+
+    for teller in TELLERS[:2]:
+        mine = _ballot(settings, town, "GET", f"/votes/{vote_id}/shares/mine", Role.TELLER, teller)
+        counted = _ballot(settings, town, "POST", f"/votes/{vote_id}/shares", Role.TELLER, teller, open_share(keys[teller], mine))
+    return counted

@@ -66,7 +66,7 @@ def test_a_deputy_votes_with_the_keyboard_alone(site, browser, vote):
     expect(page.locator(".choice-list li").nth(3)).to_contain_text("反对")
     tab_to("document.activeElement.id === 'cast-button'")
     page.keyboard.press("Enter")
-    expect(page.locator("#receipt")).to_have_text(re.compile(r"^[0-9a-f]{16}$"))
+    expect(page.locator("#receipt")).to_have_text(re.compile(r"^[0-9a-f]{64}$"))
     assert not page.problems, page.problems
 
 

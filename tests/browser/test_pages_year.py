@@ -18,7 +18,7 @@ from playwright.sync_api import expect
 
 from piaojue.screenshots import DESKTOP, PHONE, SCREEN, WECHAT_UA
 from shared.auth import Role, mint
-from tests.browser.support import axe, sign_in, watch
+from tests.browser.support import axe, present_shares, seat_tellers, sign_in, watch
 
 TOWN = "taihu.fuyu"
 YEAR = "2025"
@@ -153,6 +153,8 @@ def test_the_year_through_the_pages(site, site_settings, browser):
     office.goto(f"{session_url}/sheet")
     expect(office.locator("tbody tr")).to_have_count(5)
 
+    keys = seat_tellers(site_settings, TOWN, session_id)  # 监票人 and their keys, through the API (their page comes later)
+
     # --- the presiding officer opens the vote; the big screen follows
     chair = person(browser, site, "presiding", "fuyu-presidium")
     chair.goto(f"{site}/chair/sessions/{session_id}")
@@ -181,7 +183,7 @@ def test_the_year_through_the_pages(site, site_settings, browser):
         if i == 0:
             axe(phone, "confirm")
         press(phone, "确认投票")
-        expect(phone.locator("#receipt")).to_have_text(re.compile(r"^[0-9a-f]{16}$"))
+        expect(phone.locator("#receipt")).to_have_text(re.compile(r"^[0-9a-f]{64}$"))
         if i == 0:
             axe(phone, "receipt")
         assert not phone.problems, phone.problems
@@ -192,6 +194,10 @@ def test_the_year_through_the_pages(site, site_settings, browser):
 
     # --- close, certify; the big screen shows who is chosen
     press(chair, "结束表决并计票")
+    vote_id = next(s for s in httpx.get(f"{site_settings.url('ballot')}/sessions", timeout=30, headers={
+        "authorization": f"Bearer {mint('office', Role.OFFICE, TOWN)}"}).json() if s["id"] == session_id)["votes"][-1]["id"]
+    present_shares(site_settings, TOWN, vote_id, keys)  # the tellers open the sealed ballots
+    chair.reload()
     expect(chair.locator(".badge.chosen")).to_have_count(3)
     expect(screen.locator(".mark")).to_have_count(3, timeout=10_000)
     press(chair, "确认结果")

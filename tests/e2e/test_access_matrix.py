@@ -67,8 +67,18 @@ ROWS: dict[tuple[str, str, str], tuple[str, frozenset[Role], Any]] = {
     ("ballot", "GET", "/sessions/{session_id}"): (READ, ANY | DISPLAY, None),
     ("ballot", "POST", "/sessions/{session_id}/roll-call"): (TOWNSHIP, frozenset({O}), {"present": []}),
     ("ballot", "GET", "/slates/{slate_id}"): (READ, ANY | DISPLAY, None),
-    ("ballot", "POST", "/sessions/{session_id}/votes"): (TOWNSHIP, frozenset({O}), "vote"),
-    ("ballot", "POST", "/votes/{vote_id}/withdrawals"): (TOWNSHIP, frozenset({O}), {"candidate_id": str(uuid4()), "reason": "撤回"}),
+    ("ballot", "POST", "/sessions/{session_id}/votes"): (TOWNSHIP, frozenset({O, PR}), "vote"),
+    ("ballot", "POST", "/votes/{vote_id}/withdrawals"): (TOWNSHIP, frozenset({O, PR}), {"candidate_id": str(uuid4()), "reason": "撤回"}),
+    ("ballot", "POST", "/terms/{term}/roster/changes"): (CREATE, frozenset({O, PR}), {"deputy_id": "M9", "seated": True, "reason": "补选"}),
+    ("ballot", "POST", "/sessions/{session_id}/close"): (TOWNSHIP, frozenset({O, PR}), None),
+    ("ballot", "PUT", "/sessions/{session_id}/tellers"): (TOWNSHIP, frozenset({O, PR}), {"tellers": ["T1"], "threshold": 1}),
+    ("ballot", "PUT", "/tellers/me/key"): (CREATE, frozenset({TE}), {"public_key": "A" * 43 + "=", "suite": "x25519-hkdf-sha256-aes128gcm"}),
+    ("ballot", "POST", "/votes/{vote_id}/rounds/current/void"): (TOWNSHIP, frozenset({PR}), {"reason": "矩阵", "rerun": "paper"}),
+    ("ballot", "POST", "/votes/{vote_id}/void"): (TOWNSHIP, frozenset({PR}), {"reason": "矩阵"}),
+    ("ballot", "GET", "/votes/{vote_id}/shares/mine"): (TOWNSHIP, frozenset({TE}), None),
+    ("ballot", "POST", "/votes/{vote_id}/shares"): (TOWNSHIP, frozenset({TE}), {"share": "AAAA"}),
+    ("ballot", "GET", "/votes/{vote_id}/publication/ballots"): (READ, frozenset({TE, PR, C}), None),
+    ("ballot", "GET", "/votes/{vote_id}/receipts/{tracker}"): (READ, ANY | DISPLAY, None),
     ("ballot", "POST", "/votes/{vote_id}/open"): (TOWNSHIP, frozenset({O, PR}), None),
     ("ballot", "POST", "/votes/{vote_id}/ballots"): (TOWNSHIP, frozenset({D}), {"marks": {}}),
     ("ballot", "POST", "/votes/{vote_id}/paper-ballots"): (TOWNSHIP, frozenset({TE}), {"marks": {}}),
@@ -170,7 +180,7 @@ async def objects(settings, cluster) -> dict[str, Any]:
         session = await town.session(["M1", "M2", "M3"])
         vote = await town.vote(session, slate_id=slate["id"])
         await town.open(vote)
-        candidate = vote["candidates"][0]["candidate_id"]
+        candidate = vote["subjects"][0]["id"]
         await town.cast_all(vote, {d: {candidate: "for"} for d in ("M1", "M2", "M3")})
         await town.close(vote)
         assert (await town.certify(vote)).status_code == 200
@@ -206,7 +216,7 @@ async def objects(settings, cluster) -> dict[str, Any]:
                 "vote_id": vote["id"], "project_id": project["id"], "username": "juzhen-matrix", "term": 1,
                 "deputy_id": "M1", "year": 2024, "jurisdiction": TOWN, "report_id": report["id"], "photo_id": photo["id"],
                 "item_id": item["id"], "activity_id": activity["id"], "delivery_id": str(uuid4()),
-                "notice_id": notice["id"], "objection_id": objection["id"]}
+                "notice_id": notice["id"], "objection_id": objection["id"], "tracker": "0" * 64}
 
 
 async def _first_project(town: Town, vote_id: str):

@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from shared.auth import Role, mint
+from tests.e2e.town import Town, token
 from tests.support import assert_problem, eventually, row_counts
 
 TOWN = "taihu.xinchang"  # a township of its own, away from the other tests' data
@@ -17,8 +18,8 @@ TOWN = "taihu.xinchang"  # a township of its own, away from the other tests' dat
 async def api(settings, cluster):
     async with httpx.AsyncClient(timeout=10) as client:
         def call(method, service, path, role=Role.OFFICE, sub="xinchang-office", claims=None, **kw):
-            token = mint(sub, role, TOWN, **(claims or {}))
-            return client.request(method, settings.url(service) + path, headers={"authorization": f"Bearer {token}",
+            bearer = token(sub, role, TOWN, **(claims or {}))
+            return client.request(method, settings.url(service) + path, headers={"authorization": f"Bearer {bearer}",
                                                                                  **kw.pop("headers", {})}, **kw)
         yield call
 
@@ -79,12 +80,19 @@ async def test_an_equal_slate_is_refused_unless_allowed(api):
                                                                  "proposal_ids": ids}), 422, "slate-not-competitive")
 
 
-async def test_vote_rules_refuse_bad_ballots_and_keep_what_was_cast(api):
+@pytest.fixture
+async def town(settings, cluster):
+    async with httpx.AsyncClient(timeout=10) as client:
+        yield Town(settings, client, TOWN)
+
+
+async def test_vote_rules_refuse_bad_ballots_and_keep_what_was_cast(api, town):
     slate = await _slate(api)
     candidates = [c["candidate_id"] for c in slate["candidates"]]
     roster = [{"deputy_id": f"X{i}", "name": f"代表{i}"} for i in range(6)]
     assert (await api("PUT", "ballot", "/terms/18/roster", json={"quota": 7, "deputies": roster})).status_code == 200
     session = (await api("POST", "ballot", "/sessions", json={"name": "新仓镇人代会", "year": 2024, "term": 18})).json()
+    await town.tellers(session)
     vote = (await api("POST", "ballot", f"/sessions/{session['id']}/votes", json={"slate_id": slate["id"]})).json()
 
     # A vote before quorum: 3 of 6 present is below 2/3.
@@ -119,9 +127,7 @@ async def test_vote_rules_refuse_bad_ballots_and_keep_what_was_cast(api):
 
     # The refused deputy may still vote properly; after close nobody may.
     assert (await cast("X1", {candidates[2]: "for"})).status_code == 201
-    closed = await api("POST", "ballot", f"/votes/{vote['id']}/close")
-    assert closed.status_code == 200
-    result = closed.json()
+    result = await town.close(vote)
     assert (result["issued"], result["collected"], result["valid"], result["invalid"]) == (4, 2, 2, 0)
     assert {c["candidate_id"]: c["for_votes"] for c in result["candidates"]} == {
         candidates[0]: 1, candidates[1]: 0, candidates[2]: 1}

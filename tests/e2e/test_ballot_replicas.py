@@ -21,7 +21,9 @@ import httpx
 import pytest
 
 from piaojue import processes
-from shared.auth import Role, mint
+from piaojue.teller import new_key, open_share, registration
+from shared.auth import Role
+from tests.e2e.town import TELLERS, token
 from tests.support import eventually
 
 TOWN = "taihu.replica"  # a township of its own, away from the other tests' data
@@ -79,8 +81,8 @@ async def test_ballots_through_three_replicas_with_retries_count_exactly_once(se
         credential: dict = {}  # a deputy votes with the session's credential (session and term)
 
         def call(method, base, path, role=Role.OFFICE, sub="replica-office", **kw):
-            token = mint(sub, role, TOWN, **(credential if role == Role.DEPUTY else {}))
-            return client.request(method, base + path, headers={"authorization": f"Bearer {token}", **kw.pop("headers", {})},
+            bearer = token(sub, role, TOWN, **(credential if role == Role.DEPUTY else {}))
+            return client.request(method, base + path, headers={"authorization": f"Bearer {bearer}", **kw.pop("headers", {})},
                                   **kw)
 
         # ---- setup through the HTTP API: a slate made through intake, a roster, a session, a vote
@@ -97,6 +99,13 @@ async def test_ballots_through_three_replicas_with_retries_count_exactly_once(se
         present = await call("POST", replicas[0], f"/sessions/{session_id}/roll-call", json={"present": DEPUTIES})
         assert present.status_code == 200, present.text
         assert (present.json()["present"], present.json()["quorum"]) == (len(DEPUTIES), True)
+        keys = {t: new_key() for t in TELLERS}
+        for i, (teller, key) in enumerate(keys.items()):
+            registered = await call("PUT", replicas[i], "/tellers/me/key", Role.TELLER, teller, json=registration(key))
+            assert registered.status_code == 200, registered.text
+        tellers = await call("PUT", replicas[0], f"/sessions/{session_id}/tellers", Role.PRESIDING, "chair",
+                             json={"tellers": list(TELLERS), "threshold": 2})
+        assert tellers.status_code == 200, tellers.text
         vote = await call("POST", replicas[1], f"/sessions/{session_id}/votes", json={"slate_id": slate["id"]})
         assert vote.status_code == 201, vote.text
         vote_id = vote.json()["id"]
@@ -132,18 +141,18 @@ async def test_ballots_through_three_replicas_with_retries_count_exactly_once(se
                             resp.json().get("code")) for _, _, when, resp in every)
         print(f"outcomes (when, status, replayed, problem code): {dict(outcomes)}")
         for deputy, sent in answers.items():
-            # Exactly one request per deputy acted (201 with the receipt, shown once); each other is a
-            # replay of that answer, without the receipt.
+            # Exactly one request per deputy acted (201 with the receipt); each other is a replay of that
+            # answer, receipt included: a deputy whose first answer was lost still gets it.
             acted = [resp for _, _, resp in sent if resp.status_code == 201 and "idempotent-replayed" not in resp.headers]
             assert len(acted) == 1, (deputy, [(when, resp.status_code, resp.text) for _, when, resp in sent])
             first = acted[0].json()
-            assert first["status"] == "cast" and len(first["receipt"]) == 16
+            assert first["status"] == "cast" and len(first["receipt"]) == 64
             for _, when, resp in sent:
                 if resp is acted[0]:
                     continue
                 assert resp.status_code == 201, (deputy, when, resp.status_code, resp.text)
                 assert resp.headers["idempotent-replayed"] == "true"
-                assert resp.json() == {**first, "receipt": None}
+                assert resp.json() == first
         # Every replica took ballots of its own.
         assert {r for _, r, _, resp in every if "idempotent-replayed" not in resp.headers} == set(range(len(replicas)))
 
@@ -157,10 +166,16 @@ async def test_ballots_through_three_replicas_with_retries_count_exactly_once(se
         progress = [(await call("GET", url, f"/votes/{vote_id}")).json() for url in replicas]
         assert [(p["status"], p["issued"], p["cast"]) for p in progress] == [("open", len(DEPUTIES), len(DEPUTIES))] * len(replicas)
 
-        # ---- close on one replica: exactly one ballot per deputy, as sent
+        # ---- close on one replica (which counts), the tellers' shares presented to the two others:
+        # exactly one ballot per deputy, as sent
         closed = await call("POST", replicas[1], f"/votes/{vote_id}/close")
-        assert closed.status_code == 200, closed.text
-        result = closed.json()
+        assert (closed.status_code, closed.json()["status"]) == (200, "awaiting_shares"), closed.text
+        for teller, replica, status in (("T1", replicas[0], 202), ("T3", replicas[2], 200)):
+            mine = await call("GET", replica, f"/votes/{vote_id}/shares/mine", Role.TELLER, teller)
+            presented = await call("POST", replica, f"/votes/{vote_id}/shares", Role.TELLER, teller,
+                                   json=open_share(keys[teller], mine.json()), headers={"idempotency-key": str(uuid4())})
+            assert presented.status_code == status, presented.text
+        result = presented.json()
         assert (result["issued"], result["collected"], result["valid"], result["invalid"]) == (len(DEPUTIES),) * 3 + (0,)
         counted = {c["candidate_id"]: c for c in result["candidates"]}
         assert set(counted) == set(candidates)
@@ -176,8 +191,10 @@ async def test_ballots_through_three_replicas_with_retries_count_exactly_once(se
         shown = [(await call("GET", url, f"/votes/{vote_id}")).json() for url in replicas]
         assert all(s["status"] == "closed" and s["cast"] == len(DEPUTIES) for s in shown)
         assert all(s["result"] == shown[0]["result"] for s in shown)
-        assert {k: v for k, v in shown[0]["result"].items() if k != "id"} == {k: v for k, v in result.items()
-                                                                          if k not in ("id", "status")}
+        assert shown[0]["result"] == {k: v for k, v in result.items() if k in shown[0]["result"]}
+        # Every receipt is among the trackers of the ballots opened.
+        checked = await call("GET", replicas[0], f"/votes/{vote_id}/receipts/{first['receipt']}", Role.DEPUTY, DEPUTIES[-1])
+        assert checked.status_code == 200 and checked.json()["counted"]
 
 
 async def _slate(call, settings, ballot: str) -> dict:

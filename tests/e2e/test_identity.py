@@ -285,9 +285,10 @@ async def test_a_deputys_voting_credential_from_check_in_to_the_next_session(set
     assert "access_token" not in json.dumps(list(creds.values()), default=str)  # the office never holds a usable credential
 
     s2, s3, s5 = [(await check_in(d, phone[d])).json() for d in ("S2", "S3", "S5")]
+    await town.tellers(session)  # 监票人: their shares open the sealed round
     vote = await town.vote(session, slate_id=slate["id"])
     await town.open(vote)
-    candidates = [c["candidate_id"] for c in vote["candidates"]]
+    candidates = [c["id"] for c in vote["subjects"]]
 
     def cast(credential, marks=None):
         return http.post(settings.url("ballot") + f"/votes/{vote['id']}/ballots", headers=bearer(credential),
@@ -333,14 +334,16 @@ async def test_a_deputys_voting_credential_from_check_in_to_the_next_session(set
         assert response.status_code in (403, 404), response.text
     assert (await cast(s5["access_token"])).status_code == 201  # S5's own credential still casts once
     await town.close(vote)
+    await town.ok("POST", "ballot", f"/sessions/{session['id']}/close", Role.PRESIDING, "chair")  # 闭会
 
     # Useless in the next session: the old credential, and a check-in with the old code.
     nxt = await town.ok("POST", "ballot", "/sessions", json={"name": "神墩乡人代会第二次会议", "year": 2025, "term": 3})
     await town.ok("POST", "ballot", f"/sessions/{nxt['id']}/roll-call", json={"present": deputies})
+    await town.tellers(nxt)
     vote2 = await town.vote(nxt, slate_id=(await town.slate(["桥", "渠", "站"], seats=1))["id"])
     await town.open(vote2)
     response = await http.post(settings.url("ballot") + f"/votes/{vote2['id']}/ballots", headers=bearer(s1["access_token"]),
-                               json={"marks": {vote2["candidates"][0]["candidate_id"]: "for"}})
+                               json={"marks": {vote2["subjects"][0]["id"]: "for"}})
     assert_problem(response, 403, "credential-for-another-session")
     new_code = await eventually(lambda: code_of(nxt["id"]), what="the next session's code")
     assert new_code != code

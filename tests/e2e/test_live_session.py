@@ -51,7 +51,11 @@ async def test_the_live_view_follows_the_vote_without_revealing_a_partial_tally(
             assert not any(cid in json.dumps(during) for cid in (a, b, c))  # no count of any candidate while open
 
             await town.cast_all(vote, {d: ballots[d] for d in DEPUTIES[2:]})
-            await town.close(vote)
+            await town.ok("POST", "ballot", f"/votes/{vote['id']}/close", Role.PRESIDING, "chair")
+            awaiting = await next_state(lines, lambda s: s["votes"][0]["status"] == "awaiting_shares")
+            assert awaiting["votes"][0]["shares"] == {"presented": 0, "needed": 2} and "result" not in awaiting["votes"][0]
+            for teller in ("T1", "T2"):
+                await town.present_share(vote, teller)
             closed = await next_state(lines, lambda s: s["votes"][0]["status"] == "closed")
             result = closed["votes"][0]["result"]
             assert (result["issued"], result["collected"], result["valid"], result["invalid"]) == (5, 5, 5, 0)

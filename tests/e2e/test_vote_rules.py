@@ -1,5 +1,7 @@
-"""The vote's rules through the running services: further rounds, shortfall, paper mode,
-withdrawal, publication and recount, satisfaction ratings."""
+"""The vote through the running services, end to end: sealed rounds opened by the tellers' shares,
+further rounds, publication, receipts and recount, paper mode, voiding, procedure departures, the
+session's life, a ballot in flight at close, satisfaction ratings. The vote's rules themselves are
+unit tests on the aggregate (tests/unit/test_vote_aggregate.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import sys
 import httpx
 import pytest
 
+from piaojue.teller import open_share
 from services.ballot.recount import recount
 from shared.auth import Role
 from tests.e2e.town import Town, ballots_from
@@ -64,37 +67,34 @@ async def test_a_tie_at_the_cut_off_and_a_tied_run_off_go_to_further_rounds_unti
     assert certified.status_code == 200
     assert [x["candidate_id"] for x in certified.json()["candidates"] if x["chosen"]] == [a, b]
 
-    # Anyone can recount from the publication; a deputy finds their receipt among those counted.
-    publication = await town.ok("GET", "ballot", f"/votes/{vote['id']}/publication")
+    # Who sees what: the public notice (tallies, trackers, commitments) for everyone in the township;
+    # the anonymised ballots for tellers, the presiding officer and the county, not for a deputy.
+    notice = await town.ok("GET", "ballot", f"/votes/{vote['id']}/publication", Role.DEPUTY, "X0")
+    assert [len(r["trackers"]) for r in notice["rounds"]] == [7, 7, 7] and "ballots" not in notice["rounds"][0]
+    assert_problem(await town.request("GET", "ballot", f"/votes/{vote['id']}/publication/ballots", Role.DEPUTY, "X0"),
+                   403, "forbidden-role")
+    publication = await town.ok("GET", "ballot", f"/votes/{vote['id']}/publication/ballots", Role.TELLER, "T1")
     assert [len(r["ballots"]) for r in publication["rounds"]] == [7, 7, 7]
-    checked = recount(publication, receipts["X0"])
-    assert checked.matches and checked.chosen == [a, b] and checked.receipt_found
-    assert recount(publication, "not-a-receipt").receipt_found is False
+    # Each deputy checks their own receipt; the public notice alone recounts to the chain of rounds.
+    checked = await town.ok("GET", "ballot", f"/votes/{vote['id']}/receipts/{receipts['X0']}", Role.DEPUTY, "X0")
+    assert (checked["counted"], checked["round"]) == (True, 3)
+    assert_problem(await town.request("GET", "ballot", f"/votes/{vote['id']}/receipts/{'0' * 64}", Role.DEPUTY, "X0"),
+                   404, "receipt-not-found")
+    public = recount(notice, receipts["X0"])
+    assert public.matches and not public.ballots_checked and public.receipt_found
+    full = recount(publication, receipts["X0"])
+    assert full.matches and full.ballots_checked and full.chosen == [a, b] and full.receipt_found
     path = tmp_path / "publication.json"
     path.write_text(json.dumps(publication, ensure_ascii=False))
-    cli = subprocess.run([sys.executable, "-m", "piaojue.cli", "ballot", "recount", str(path)], capture_output=True, text=True)
-    assert cli.returncode == 0 and "MATCH" in cli.stdout, cli.stdout + cli.stderr
+    cli = subprocess.run([sys.executable, "-m", "piaojue.cli", "ballot", "recount", str(path), "--receipt", receipts["X3"]],
+                         capture_output=True, text=True)
+    assert cli.returncode == 0 and "MATCH" in cli.stdout and "counted" in cli.stdout, cli.stdout + cli.stderr
     # A tampered publication does not recount to the certified result.
     first_ballot = publication["rounds"][2]["ballots"][0]  # one "for" and one "against": swap them
-    publication["rounds"][2]["ballots"][0] = {b: first_ballot[c], c: first_ballot[b]}
+    publication["rounds"][2]["ballots"][0] = first_ballot[::-1]
     path.write_text(json.dumps(publication, ensure_ascii=False))
     cli = subprocess.run([sys.executable, "-m", "piaojue.cli", "ballot", "recount", str(path)], capture_output=True, text=True)
     assert cli.returncode == 1 and "MISMATCH" in cli.stdout
-
-
-async def test_a_shortfall_is_accepted_when_the_rules_say_so(settings, client):
-    town = Town(settings, client, "taihu.fewer")
-    slate = await town.slate(["甲", "乙", "丙"], seats=2)
-    a, b, c = ids(slate)
-    deputies = SEVEN[:5]
-    session = await town.session(deputies)
-    vote = await town.vote(session, slate_id=slate["id"], rules={"shortfall": "accept_fewer"})
-    await town.open(vote)
-    await town.cast_all(vote, ballots_from({a: deputies, b: deputies[:2], c: deputies[2:3]}, deputies, [a, b, c]))
-    result = await town.close(vote)
-    assert (result["finished"], result["chosen"]) == (True, [a])
-    assert "fewer accepted" in result["note"]
-    assert (await town.certify(vote)).status_code == 200
 
 
 async def test_paper_ballots_one_by_one_or_by_totals_give_the_same_result_as_electronic(settings, client):
@@ -110,6 +110,10 @@ async def test_paper_ballots_one_by_one_or_by_totals_give_the_same_result_as_ele
     await town.open(electronic)
     await town.cast_all(electronic, six)
     by_machine = await town.close(electronic)
+    # A slate that went to a vote gets a new one only once that vote is void.
+    assert_problem(await town.request("POST", "ballot", f"/sessions/{session['id']}/votes",
+                                      json={"slate_id": slate["id"], "mode": "paper"}), 409, "slate-already-voted")
+    await town.ok("POST", "ballot", f"/votes/{electronic['id']}/void", Role.PRESIDING, "chair", json={"reason": "对照纸质票"})
 
     one_by_one = await town.vote(session, slate_id=slate["id"], mode="paper")
     await town.open(one_by_one)
@@ -119,6 +123,7 @@ async def test_paper_ballots_one_by_one_or_by_totals_give_the_same_result_as_ele
                                 json={"marks": marks})
         assert entered["valid"] == (marks is not over_marked)
     by_hand = await town.close(one_by_one)
+    await town.ok("POST", "ballot", f"/votes/{one_by_one['id']}/void", Role.PRESIDING, "chair", json={"reason": "对照汇总"})
 
     totals = await town.vote(session, slate_id=slate["id"], mode="paper")
     await town.open(totals)
@@ -137,48 +142,8 @@ async def test_paper_ballots_one_by_one_or_by_totals_give_the_same_result_as_ele
     assert outcome(by_hand) == outcome(by_totals) == outcome(by_machine)
     assert (by_machine["collected"], by_machine["invalid"]) == (6, 0)
     assert (by_hand["collected"], by_hand["invalid"]) == (by_totals["collected"], by_totals["invalid"]) == (7, 1)
-    # One slate, one decision.
-    assert (await town.certify(by_hand | {"id": one_by_one["id"]})).status_code == 200
-    assert_problem(await town.certify(totals), 409, "slate-already-decided")
-
-
-async def test_more_paper_ballots_collected_than_issued_voids_the_round_and_it_is_run_again(settings, client):
-    town = Town(settings, client, "taihu.void")
-    slate = await town.slate(["甲", "乙", "丙"], seats=2)
-    a, b, c = ids(slate)
-    session = await town.session(SEVEN)
-    vote = await town.vote(session, slate_id=slate["id"], mode="paper")
-    await town.open(vote)
-    ballot = {a: "for", b: "for", c: "against"}
-    for _ in range(8):  # 8 collected, 7 issued
-        await town.ok("POST", "ballot", f"/votes/{vote['id']}/paper-ballots", Role.TELLER, "teller", json={"marks": ballot})
-    void = await town.close(vote)
-    assert void["rounds"][0]["void"] and not void["finished"]
-    assert (void["next_candidates"], void["next_seats"]) == ([a, b, c], 2)
-    assert_problem(await town.certify(vote), 409, "round-void")
-    again = await town.open(vote)
-    assert again["round"] == 2
-    for _ in range(7):
-        await town.ok("POST", "ballot", f"/votes/{vote['id']}/paper-ballots", Role.TELLER, "teller", json={"marks": ballot})
-    result = await town.close(vote)
-    assert (result["finished"], result["chosen"]) == (True, [a, b])
-    assert (await town.certify(vote)).status_code == 200
-
-
-async def test_a_candidate_can_be_withdrawn_before_the_vote_opens_but_not_after(settings, client):
-    town = Town(settings, client, "taihu.withdraw")
-    slate = await town.slate(["甲", "乙", "丙", "丁"], seats=2)
-    a, b, c, d = ids(slate)
-    session = await town.session(SEVEN)
-    vote = await town.vote(session, slate_id=slate["id"])
-    withdrawn = await town.ok("POST", "ballot", f"/votes/{vote['id']}/withdrawals", json={"candidate_id": d, "reason": "已另行安排资金"})
-    assert [x["id"] for x in withdrawn["candidates"]] == [a, b, c]
-    opened = await town.open(vote)
-    assert opened["candidates"] == [a, b, c]
-    assert_problem(await town.request("POST", "ballot", f"/votes/{vote['id']}/withdrawals",
-                                      json={"candidate_id": c, "reason": "迟到的撤回"}), 409, "vote-already-open")
-    assert_problem(await town.cast(vote, "X0", {d: "for"}), 422, "unknown-candidate")
-    assert (await town.ok("GET", "ballot", f"/votes/{vote['id']}"))["subjects"] == withdrawn["candidates"]
+    assert (await town.certify(totals)).status_code == 200
+    assert_problem(await town.certify(one_by_one), 409, "vote-not-closed")  # void
 
 
 async def test_a_satisfaction_rating_sends_a_dissatisfying_project_to_rectification_and_counts_in_its_score(settings, client):
@@ -265,3 +230,77 @@ async def test_a_ballot_in_flight_when_the_round_closes_is_counted(settings, cli
     assert (result["collected"], result["valid"]) == (2, 2)
     assert {x["candidate_id"]: x["for_votes"] for x in result["candidates"]} == {a: 2, b: 1, c: 1}
 
+
+
+async def test_wrong_missing_or_foreign_shares_leave_the_round_uncounted_and_a_void_round_is_run_again_on_paper(settings, client):
+    town = Town(settings, client, "taihu.shares")
+    slate = await town.slate(["甲", "乙", "丙"], seats=2)
+    a, b, c = ids(slate)
+    session = await town.session(SEVEN)
+    vote = await town.vote(session, slate_id=slate["id"])
+    opened = await town.open(vote)
+    assert (opened["sealed"], opened["tellers"], opened["threshold"]) == (True, ["T1", "T2", "T3"], 2)
+    await town.cast_all(vote, ballots_from({a: SEVEN[:5], b: SEVEN[2:]}, SEVEN[:5], [a, b, c]))
+    assert_problem(await town.present_share(vote, "T1"), 409, "vote-not-awaiting_shares")  # not before the close
+    closed = await town.ok("POST", "ballot", f"/votes/{vote['id']}/close", Role.PRESIDING, "chair")
+    assert (closed["status"], closed["needed"]) == ("awaiting_shares", 2) and "chosen" not in closed
+
+    shares = f"/votes/{vote['id']}/shares"
+    t2 = open_share(town.teller_keys["T2"], await town.ok("GET", "ballot", f"{shares}/mine", Role.TELLER, "T2"))
+    assert_problem(await town.request("POST", "ballot", shares, Role.TELLER, "T1", json=t2), 422, "wrong-share")
+    assert_problem(await town.request("POST", "ballot", shares, Role.TELLER, "T1", json={"share": "AAAA"}), 422, "wrong-share")
+    assert_problem(await town.request("POST", "ballot", shares, Role.TELLER, "T9", json=t2), 403, "not-a-teller")
+    assert_problem(await town.request("POST", "ballot", shares, Role.DEPUTY, "X0", json=t2), 403, "forbidden-role")
+    first = await town.present_share(vote, "T1")
+    assert (first.status_code, first.json()["presented"], first.json()["needed"]) == (202, 1, 2)
+    assert (await town.present_share(vote, "T1")).json()["presented"] == 1  # the same teller twice is one share
+    still = await town.ok("GET", "ballot", f"/votes/{vote['id']}")
+    assert still["status"] == "awaiting_shares" and still["result"] is None
+    assert_problem(await town.certify(vote), 409, "vote-not-closed")
+
+    # The second teller never comes: the presiding officer voids the round, with the reason, and it is run on paper.
+    assert_problem(await town.request("POST", "ballot", f"/votes/{vote['id']}/rounds/current/void", json={"reason": "x"}),
+                   403, "forbidden-role")
+    voided = await town.ok("POST", "ballot", f"/votes/{vote['id']}/rounds/current/void", Role.PRESIDING, "chair",
+                           json={"reason": "监票人未能到场", "rerun": "paper"})
+    assert (voided["status"], voided["mode"], voided["result"]["rounds"][0]["void_reason"]) == ("closed", "paper", "监票人未能到场")
+    rerun = await town.open(vote)
+    assert (rerun["round"], rerun["mode"], rerun["sealed"]) == (2, "paper", False)
+    for marks in ballots_from({a: SEVEN[:6], b: SEVEN[:5]}, SEVEN, [a, b, c]).values():
+        await town.ok("POST", "ballot", f"/votes/{vote['id']}/paper-ballots", Role.TELLER, "T1", json={"marks": marks})
+    result = await town.close(vote)
+    assert (result["finished"], result["chosen"], [r["void"] for r in result["rounds"]]) == (True, [a, b], [True, False])
+    assert (await town.certify(vote)).status_code == 200
+
+
+async def test_departures_need_the_presiding_role_and_a_reason_and_the_roster_is_frozen_while_a_session_is_open(settings, client):
+    town = Town(settings, client, "taihu.procedure")
+    slate = await town.slate(["甲", "乙", "丙"], seats=2)
+    session = await town.session(SEVEN[:6])
+    named = {"slate_id": slate["id"], "rules": {"named": True}}
+    assert_problem(await town.request("POST", "ballot", f"/sessions/{session['id']}/votes", json=named),
+                   403, "departure-needs-presiding")
+    assert_problem(await town.request("POST", "ballot", f"/sessions/{session['id']}/votes", Role.PRESIDING, "chair", json=named),
+                   422, "departure-reason-required")
+    vote = await town.ok("POST", "ballot", f"/sessions/{session['id']}/votes", Role.PRESIDING, "chair",
+                         json={**named, "reason": "主席团决定记名表决"})
+    shown = await town.ok("GET", "ballot", f"/votes/{vote['id']}", Role.DEPUTY, "X0")  # on every deputy's ballot
+    assert [(d["what"], d["reason"], d["by"]) for d in shown["departures"]] == [("named", "主席团决定记名表决", "chair")]
+
+    # The roster is frozen while the session is open; a status change is decided now, effective next session.
+    roster = {"quota": 7, "deputies": [{"deputy_id": "X6", "name": "代表X6"}]}
+    assert_problem(await town.request("PUT", "ballot", "/terms/1/roster", json=roster), 409, "roster-frozen")
+    await town.ok("POST", "ballot", "/terms/1/roster/changes", Role.PRESIDING, "chair",
+                  json={"deputy_id": "X6", "name": "代表X6", "seated": True, "reason": "补选"})
+    assert_problem(await town.request("POST", "ballot", f"/sessions/{session['id']}/roll-call", json={"present": ["X6"]}),
+                   422, "not-on-roster")
+    await town.open(vote)
+    assert_problem(await town.request("POST", "ballot", f"/sessions/{session['id']}/close", Role.PRESIDING, "chair"),
+                   409, "votes-in-progress")
+    await town.close(vote)
+    closed = await town.ok("POST", "ballot", f"/sessions/{session['id']}/close", Role.PRESIDING, "chair")
+    assert closed["status"] == "closed"
+    assert_problem(await town.request("POST", "ballot", f"/sessions/{session['id']}/roll-call", json={"present": ["X0"]}),
+                   409, "session-closed")
+    following = await town.ok("POST", "ballot", "/sessions", json={"name": "下次会议", "year": 2024, "term": 1})
+    assert (following["seated"], following["roster_changes_applied"]) == (7, [{"deputy_id": "X6", "seated": True, "reason": "补选"}])

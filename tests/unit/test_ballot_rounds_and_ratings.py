@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.ballot.domain import (
+from services.ballot.domain.rules import (
     SATISFACTION_LABELS,
     BallotFormat,
     BallotRejected,

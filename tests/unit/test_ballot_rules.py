@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from services.ballot.domain import (
+from services.ballot.domain.rules import (
     BallotFormat,
     BallotRejected,
     CandidateCount,

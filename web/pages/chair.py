@@ -54,7 +54,7 @@ class Calls:
 def _current(session: dict[str, Any]) -> dict[str, Any] | None:
     """The vote the hall is looking at: an open one, else the last one counted, else the first."""
     votes = session["votes"]
-    return (next((v for v in votes if v["status"] == "open"), None)
+    return (next((v for v in votes if v["status"] in ("open", "awaiting_shares")), None)
             or next((v for v in reversed(votes) if v["status"] in ("closed", "certified")), None)
             or (votes[0] if votes else None))
 

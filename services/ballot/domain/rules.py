@@ -1,4 +1,4 @@
-"""The vote (票决): quorum, ballot validity, tally, passing and ranking. Pure: no I/O.
+"""The vote's rules (票决): quorum, ballot validity, tally, passing and ranking. Pure: no I/O.
 
 Rules follow the domain rulebook; where places differ they are settings (``VoteRules``), frozen
 when a vote opens and recorded with its result."""
@@ -13,6 +13,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, model_validator
 from pydantic_core import PydanticCustomError
 
+from services.ballot.domain.refusal import Refused, Why
 from shared.fields import Flag, Rounds, Seats, whole
 
 QuorumPart = whole(1, 100)
@@ -68,12 +69,11 @@ class VoteRules(BaseModel):
         return self.max_for or seats
 
 
-class BallotRejected(Exception):
+class BallotRejected(Refused):
     """A ballot refused before it is recorded."""
 
     def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
+        super().__init__(Why.INVALID, code, message)
 
 
 def has_quorum(present: int, seated: int, rules: VoteRules = VoteRules()) -> bool:
@@ -197,6 +197,11 @@ class Round:
     seats: int
     issued: int
     tally: Tally
+    void_reason: str | None = None  # voided by the presiding officer (e.g. the hall's network failed)
+
+    @property
+    def stands(self) -> bool:
+        return self.void_reason is None and round_stands(self.issued, self.tally.collected)
 
 
 @dataclass
@@ -218,13 +223,14 @@ def progress(rounds: list[Round], seated: int, present: int, rules: VoteRules) -
         raise ValueError("a vote has at least one round")
     chosen: list[UUID] = []
     for r in rounds:
-        if round_stands(r.issued, r.tally.collected):
+        if r.stands:
             outcome = decide(r.tally, r.seats, seated, present, rules)
             chosen += outcome.chosen
             step = _after(outcome, r, rules)
         else:
-            step = Progress([], False, r.candidates, r.seats, "round void: more ballots collected than issued")
-    stood = sum(1 for r in rounds if round_stands(r.issued, r.tally.collected))  # a void round is run again, not counted
+            why = r.void_reason or "more ballots collected than issued"
+            step = Progress([], False, r.candidates, r.seats, f"round void: {why}")
+    stood = sum(1 for r in rounds if r.stands)  # a void round is run again, not counted
     if not step.finished and stood >= rules.max_rounds:
         return Progress(chosen, True, note=f"{step.note}; after {rules.max_rounds} rounds fewer are accepted")
     return Progress(chosen, step.finished, step.next_candidates, step.next_seats, step.note)
@@ -244,10 +250,11 @@ def _after(outcome: Outcome, r: Round, rules: VoteRules) -> Progress:
 # ---------------------------------------------------------------- paper totals
 
 
-class TotalsRefused(Exception):
+class TotalsRefused(Refused):
+    """Paper totals that do not add up."""
+
     def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
+        super().__init__(Why.INVALID, code, message)
 
 
 def tally_from_totals(

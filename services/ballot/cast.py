@@ -1,0 +1,134 @@
+"""The cast (投票), the hot path of a session: check the marks, seal them to the round's public
+key, and store the sealed ballot with the deputy's ballot taken, in one statement.
+
+What the database gets from a cast: that the deputy voted (``issued``), a sealed ballot of the
+round's fixed size that nobody can open until k tellers present their shares, and the answer for a
+retry with the same Idempotency-Key: the tracker (the hash of that sealed ballot), which links the
+deputy to no more than the transaction id already does until the close, and to no marks ever."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from uuid import UUID
+
+import asyncpg
+from fastapi import Depends, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from services.ballot import store
+from services.ballot.domain import ballots, sealing
+from services.ballot.domain.refusal import Refused, Why
+from services.ballot.domain.rules import VoteRules
+from services.ballot.domain.vote import Kind, check_marks
+from services.ballot.routes.common import DEPUTY
+from services.ballot.routes.common import router as make_router
+from shared.auth import Principal
+from shared.fields import Body, text
+from shared.http import idempotency_key, problems, stored_answer
+
+router = make_router()
+
+
+class BallotIn(Body):
+    marks: dict[UUID, text(32)] = Field(max_length=1_000, description="subject id → for/against/abstain, or "
+                                        "satisfied/basically_satisfied/dissatisfied; a subject left out is not marked")
+
+
+class CastOut(BaseModel):
+    vote_id: UUID
+    round: int
+    status: str
+    receipt: str | None = Field(description="your tracker: the hash of your sealed ballot; check it after the count")
+
+
+@dataclass(frozen=True)
+class OpenRound:
+    """What a cast needs to know of a vote's round. It cannot change while the round is open, so
+    each replica keeps it; the cast statement itself checks that the round is still the open one."""
+
+    jurisdiction: str
+    session_id: UUID
+    term: int
+    round: int
+    kind: Kind
+    candidates: list[UUID]
+    seats: int
+    rules: VoteRules
+    sealed: bool
+    seal: Callable[[bytes, bytes], bytes] | None  # to the round's public key
+    info: bytes
+
+
+_open_rounds: dict[UUID, OpenRound] = {}
+
+
+async def _round_to_cast_in(conn, who: Principal, vote_id: UUID, fresh: bool) -> OpenRound:
+    known = _open_rounds.get(vote_id)
+    if known and not fresh and who.sees(known.jurisdiction):
+        return known
+    row = await store.open_round_for_cast(conn, who, vote_id)
+    if row is None:
+        raise store.not_found("vote", vote_id)
+    if row["status"] != "open":
+        raise Refused(Why.CONFLICT, "vote-not-open", f"vote {vote_id} is {row['status']}", status_now=row["status"])
+    if row["mode"] != "electronic":
+        raise Refused(Why.CONFLICT, f"{row['mode']}-vote", f"this vote is {row['mode']}: tellers enter its ballots")
+    if len(_open_rounds) > 10_000:  # bounded: a county has a few hundred votes open at most
+        _open_rounds.clear()
+    known = _open_rounds[vote_id] = OpenRound(
+        row["jurisdiction"], row["session_id"], row["term"], row["round"], Kind(row["kind"]), [UUID(c) for c in row["candidates"]], row["seats"],
+        VoteRules.model_validate(row["rules"]), row["sealed"],
+        sealing.suite(row["suite"]).sealer(row["public_key"]) if row["sealed"] else None, sealing.round_info(vote_id, row["round"]))
+    return known
+
+
+@router.post("/votes/{vote_id}/ballots", status_code=201, response_model=CastOut, responses=problems(403, 404, 409))
+async def cast_ballot(vote_id: UUID, body: BallotIn, request: Request, who: Principal = Depends(DEPUTY)):
+    """A deputy casts a secret ballot and gets a receipt (tracker). A retry with the same
+    Idempotency-Key gets the same answer, receipt included, without casting again. Only with the
+    deputy's voting credential for this session: a deputy is (jurisdiction, term, deputy id)."""
+    if who.session is None or who.term is None or who.credential is None:
+        raise Refused(Why.FORBIDDEN, "voting-credential-required",
+                      "a ballot is cast with the voting credential the deputy's device received at check-in (签到)")
+    key = idempotency_key(request)
+    fingerprint = hashlib.sha256(b"POST" + request.url.path.encode()).hexdigest()  # never the marks
+    async with request.app.state.pool.acquire() as conn:
+        for fresh in (False, True):
+            if fresh and key and (replay := await stored_answer(conn, who.sub, key, fingerprint)):
+                return replay
+            current = await _round_to_cast_in(conn, who, vote_id, fresh)
+            if (who.session, who.term) != (current.session_id, current.term):
+                raise Refused(Why.FORBIDDEN, "credential-for-another-session", "a voting credential is good in its own session only")
+            ballot, valid = check_marks(current.kind, current.candidates, current.seats, current.rules, body.marks)
+            if not valid:  # an electronic ballot cannot be over-marked
+                limit = current.rules.for_limit(current.seats)
+                raise Refused(Why.INVALID, "too-many-for-marks", f"at most {limit} 'for' marks on this ballot", max_for=limit)
+            sealed = current.seal(ballot.encode(), current.info) if current.sealed else b""
+            answer = {"vote_id": str(vote_id), "round": current.round, "status": "cast",
+                      "receipt": ballots.tracker(sealed) if current.sealed else None}
+            try:
+                # The plain ballot goes to the database only for a named vote (a statement log would keep it).
+                outcome = await conn.fetchrow(store.CAST, vote_id, current.round, who.sub, sealed,
+                                              None if current.sealed else ballot, not current.sealed,
+                                              who.jurisdiction, key, fingerprint, answer, who.credential, who.session)
+            except asyncpg.UniqueViolationError as exc:  # the key was used before, for another request
+                if replay := await stored_answer(conn, who.sub, key, fingerprint):
+                    return replay
+                raise Refused(Why.CONFLICT, "already-voted", "one ballot per deputy and round") from exc
+            if outcome["open"]:
+                break
+    if outcome["taken"]:
+        return JSONResponse(answer, status_code=201)
+    async with request.app.state.pool.acquire() as conn:
+        if key and (replay := await stored_answer(conn, who.sub, key, fingerprint)):
+            return replay
+    if not outcome["issued"]:
+        raise Refused(Why.FORBIDDEN, "not-issued", "only deputies present when the round opened receive a ballot")
+    if outcome["revoked"]:
+        raise Refused(Why.FORBIDDEN, "credential-revoked", "your voting credential was revoked: check in again")
+    if not outcome["present"]:
+        raise Refused(Why.FORBIDDEN, "deputy-left", "a deputy who left the session (离场) no longer votes")
+    raise Refused(Why.CONFLICT, "already-voted", "one ballot per deputy and round")

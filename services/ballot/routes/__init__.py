@@ -1,0 +1,1 @@
+"""HTTP routes of the ballot service: thin, they load, call the domain, save."""
