@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from fastapi import Depends, Request
@@ -31,7 +31,8 @@ router = make_router()
 class TotalsIn(Body):
     collected: Headcount = Field(description="收回")
     invalid: Headcount = 0
-    counts: dict[UUID, dict[text(16), Headcount]] = Field(max_length=1_000, description="candidate → {for, against, abstain}")
+    counts: dict[UUID, dict[Literal["for", "against", "abstain"], Headcount]] = Field(
+        max_length=1_000, description="candidate → {for, against, abstain}")
 
 
 class ShareIn(Body):
