@@ -131,12 +131,13 @@ def test_every_answer_of_a_township_year_is_what_the_openapi_documents_say(setti
 
 
 # What a plain year does not call (the schemathesis run below does): health and metrics, a
-# withdrawal, paper ballots, voiding, a receipt check, the ballots' recount copy, the live stream,
-# an eligibility override and an unmerge.
+# withdrawal, paper ballots, voiding, a roster change, a receipt check, the ballots' recount copy,
+# the live stream, an eligibility override and an unmerge.
 NOT_IN_A_YEAR = {(s, f"GET {path}") for s in FOUR for path in ("/health/live", "/health/ready", "/metrics")} | {
     ("ballot", "POST /votes/{vote_id}/withdrawals"), ("ballot", "POST /votes/{vote_id}/paper-ballots"),
     ("ballot", "PUT /votes/{vote_id}/paper-totals"), ("ballot", "GET /sessions/{session_id}/live"),
     ("ballot", "POST /votes/{vote_id}/void"), ("ballot", "POST /votes/{vote_id}/rounds/current/void"),
+    ("ballot", "POST /terms/{term}/roster/changes"),
     ("ballot", "GET /votes/{vote_id}/receipts/{tracker}"), ("ballot", "GET /votes/{vote_id}/publication/ballots"),
     ("intake", "POST /proposals/{proposal_id}/eligibility/overrides"), ("intake", "POST /proposals/{proposal_id}/unmerge"),
 }
