@@ -275,6 +275,10 @@ def main(argv: list[str] | None = None) -> int:
 
     add_user_arguments(sub)
 
+    from piaojue.operate import add_arguments as add_operate_arguments
+
+    add_operate_arguments(sub)
+
     p = sub.add_parser("topology", help="print the RabbitMQ definitions (exchanges, queues, bindings) as JSON")
     p.set_defaults(fn=cmd_topology)
 

@@ -15,6 +15,7 @@ import asyncpg
 import psycopg
 from yoyo import get_backend, read_migrations
 
+from shared import audit as audit_chain
 from shared.contracts.envelope import Envelope, Payload
 from shared.settings import Settings
 
@@ -64,6 +65,8 @@ def migrate(settings: Settings, schema: str, migrations: Path) -> list[str]:
     with backend.lock():
         pending = backend.to_apply(found)
         backend.apply_migrations(pending)
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        audit_chain.chain_unchained(conn, schema)  # rows written before the chain existed, once
     return [m.id for m in pending]
 
 
@@ -76,6 +79,7 @@ class UnitOfWork:
     correlation_id: UUID
     causation_id: UUID | None = None
     emitted: list[Envelope] = field(default_factory=list)
+    audited: list[audit_chain.Entry] = field(default_factory=list)
 
     async def emit(self, payload: Payload, jurisdiction: str) -> Envelope:
         envelope = Envelope(
@@ -98,11 +102,8 @@ class UnitOfWork:
         self, jurisdiction: str, actor: str, action: str, entity: str, entity_id: Any,
         before: Any = None, after: Any = None,
     ) -> None:
-        await self.conn.execute(
-            "INSERT INTO audit (jurisdiction, actor, action, entity, entity_id, before, after)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            jurisdiction, actor, action, entity, str(entity_id), before, after,
-        )
+        """Who did what: appended to the service's audit chain when the unit of work ends (shared/audit.py)."""
+        self.audited.append(audit_chain.Entry(jurisdiction, actor, action, entity, str(entity_id), before, after))
 
 
 @asynccontextmanager
@@ -113,6 +114,8 @@ async def unit_of_work(
     async with pool.acquire() as conn, conn.transaction():
         uow = UnitOfWork(conn, producer, correlation_id or uuid4(), causation_id)
         yield uow
+        if uow.audited:  # last: the chain's head stays locked only while this commits
+            await audit_chain.append(conn, producer, uow.audited)
         if uow.emitted:
             # NOTIFY is transactional: the relay wakes only if this commits.
             await conn.execute("SELECT pg_notify($1, '')", notify_channel(producer))

@@ -14,6 +14,7 @@ import structlog
 import uvicorn
 from fastapi import APIRouter, FastAPI
 
+from shared import audit
 from shared import logging as plog
 from shared.auth import production_problems
 from shared.db import create_pool, migrate
@@ -51,6 +52,10 @@ def create_app(service: Service, settings: Settings | None = None) -> FastAPI:
         relay = asyncio.create_task(run_relay(pool, broker, service.name, settings), name="outbox-relay")
         app.state.pool, app.state.broker, app.state.settings = pool, broker, settings
         background = [asyncio.create_task(task(app), name=getattr(task, "__qualname__", "task")) for task in service.tasks]
+        if settings.audit_signing_key and settings.audit_anchor_file:
+            background.append(asyncio.create_task(audit.run_anchoring(
+                pool, service.name, audit.signing_key(settings.audit_signing_key), Path(settings.audit_anchor_file),
+                settings.audit_anchor_seconds), name="audit-anchoring"))
         if settings.env != "production":
             log.warning("development mode: tokens signed with the development key are accepted; "
                         "set PIAOJUE_ENV=production and the keys in any real deployment")

@@ -61,6 +61,16 @@ class Settings(BaseSettings):
     oidc_client_secret: str = ""
     oidc_redirect_url: str = ""  # identity's /auth/oidc/callback as the provider reaches it (default: on this host)
 
+    # --- the audit chain's anchors (shared/audit.py, README "Audit trail"): the Ed25519 private JWK
+    # that signs them (`piaojue keys generate`; its own key, not the token key), the public keys
+    # that check them (a JWKS or one JWK; default: the signing key's public half), the file they
+    # are appended to (archived by the operator, off the database's machine), and how often each
+    # service appends its head (when both the key and the file are set).
+    audit_signing_key: str = ""
+    audit_public_keys: str = ""
+    audit_anchor_file: str = ""
+    audit_anchor_seconds: float = 3600.0
+
     def port(self, service: str) -> int:
         """``web`` (the pages) is on the base port itself."""
         return self.base_port if service == "web" else self.base_port + 1 + SERVICES.index(service)
