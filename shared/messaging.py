@@ -16,6 +16,7 @@ import contextlib
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import aiormq
@@ -192,10 +193,11 @@ def subscribe(broker: RabbitBroker, consumer: Consumer, pool: asyncpg.Pool, serv
 
     @broker.subscriber(RabbitQueue(queue, declare=False), ack_policy=AckPolicy.MANUAL, decoder=_raw, no_reply=True)
     async def handle(body: bytes, message: RabbitMessage) -> None:
-        await handle_delivery(body, message, consumer, pool, service)
+        await handle_delivery(body, message, consumer, pool, service, broker, settings.delivery_limit)
 
 
-async def handle_delivery(body: bytes, message: RabbitMessage, consumer: Consumer, pool: asyncpg.Pool, service: str) -> None:
+async def handle_delivery(body: bytes, message: RabbitMessage, consumer: Consumer, pool: asyncpg.Pool, service: str,
+                          broker: RabbitBroker, delivery_limit: int) -> None:
     queue = consumer.queue
     with structlog.contextvars.bound_contextvars(queue=queue, message_id=message.message_id):
         try:
@@ -204,7 +206,7 @@ async def handle_delivery(body: bytes, message: RabbitMessage, consumer: Consume
             if handler is None:
                 raise PoisonMessage(f"no handler for {envelope.type} on {queue}")
         except PoisonMessage as exc:
-            await _dead_letter(message, queue, str(exc))
+            await _dead_letter(broker, message, queue, str(exc))
             return
         with structlog.contextvars.bound_contextvars(
             event_id=str(envelope.id), event_type=envelope.type, correlation_id=str(envelope.correlation_id)
@@ -218,10 +220,14 @@ async def handle_delivery(body: bytes, message: RabbitMessage, consumer: Consume
                     if first:
                         await handler(uow, envelope, payload)
             except PoisonMessage as exc:  # the handler found the content unusable
-                await _dead_letter(message, queue, str(exc))
+                await _dead_letter(broker, message, queue, str(exc))
                 return
-            except Exception:
+            except Exception as exc:
                 deliveries = int((message.headers or {}).get("x-delivery-count", 0))
+                if deliveries >= delivery_limit:  # the last delivery the queue allows: dead-letter it with the error
+                    log.exception("event handling failed on its last delivery")
+                    await _dead_letter(broker, message, queue, f"failed {deliveries + 1} times, last: {type(exc).__name__}: {exc}")
+                    return
                 log.exception("event handling failed; redelivering", deliveries=deliveries)
                 CONSUMED.labels(queue, "retried").inc()
                 # Back off before handing it back; the queue's delivery limit bounds the retries.
@@ -234,10 +240,31 @@ async def handle_delivery(body: bytes, message: RabbitMessage, consumer: Consume
             log.info("event " + outcome)
 
 
-async def _dead_letter(message: RabbitMessage, queue: str, reason: str) -> None:
+REASON, DEAD_AT, DEAD_FROM = "x-piaojue-reason", "x-piaojue-dead-at", "x-piaojue-queue"
+
+
+async def _dead_letter(broker: RabbitBroker, message: RabbitMessage, queue: str, reason: str) -> None:
+    """Move the message to ``<queue>.dead`` with the reason in its headers (``piaojue status``,
+    ``piaojue dead-letters`` show it): published there, confirmed, then acknowledged here. A crash in
+    between leaves a copy in both places; a replay of both applies once (the inbox). If the dead
+    letter cannot be published, the queue's own dead-lettering (reject) still moves it, without the reason."""
     log.error("event dead-lettered", reason=reason)
     CONSUMED.labels(queue, "dead_lettered").inc()
-    await message.reject(requeue=False)
+    raw = message.raw_message
+    headers = {k: v for k, v in (raw.headers or {}).items() if not k.startswith("x-death") and k != "x-delivery-count"}
+    try:
+        confirm = await broker.publish(
+            raw.body, exchange=DEAD_EXCHANGE, routing_key=queue, persist=True, message_id=raw.message_id,
+            correlation_id=raw.correlation_id, message_type=raw.type, content_type=raw.content_type,
+            headers={**headers, REASON: reason[:1000], DEAD_FROM: queue, DEAD_AT: datetime.now(UTC).isoformat(timespec="seconds")},
+        )
+        if not isinstance(confirm, aiormq.spec.Basic.Ack):
+            raise RuntimeError(f"dead letter not confirmed: {confirm!r}")
+    except Exception:
+        log.exception("could not publish the dead letter with its reason; rejecting it to the queue's dead-letter exchange")
+        await message.reject(requeue=False)
+        return
+    await message.ack()
 
 
 def definitions(settings: Settings, vhost: str = "/") -> dict[str, Any]:
