@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 import time
@@ -248,7 +249,13 @@ def health_router(ready: Callable[[FastAPI], Awaitable[dict[str, bool]]]) -> API
         return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503)
 
     @router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}})
-    async def metrics() -> Response:
+    async def metrics(request: Request) -> Response:
+        refresh = getattr(request.app.state, "refresh_metrics", None)  # gauges read at scrape time (outbox lag, dead letters)
+        if refresh is not None:
+            try:
+                await asyncio.wait_for(refresh(request.app), 3)
+            except Exception:
+                log.warning("metrics: could not read the outbox or the queues", exc_info=True)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return router

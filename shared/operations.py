@@ -13,6 +13,7 @@ from typing import Any
 import aio_pika
 import aiormq
 import asyncpg
+from prometheus_client import Gauge
 
 from shared.messaging import DEAD_AT, DEAD_FROM, QUEUES, REASON
 
@@ -148,6 +149,35 @@ async def replay(connection: aio_pika.abc.AbstractConnection, queue: str, ids: s
             with contextlib.suppress(Exception):
                 await channel.close()
     return replayed
+
+
+# ---------------------------------------------------------------- metrics, read when /metrics is scraped
+
+OUTBOX_UNPUBLISHED = Gauge("piaojue_outbox_unpublished", "Events committed and not yet confirmed by the broker", ["service"])
+OUTBOX_OLDEST = Gauge("piaojue_outbox_oldest_unpublished_seconds", "Age of the oldest unpublished event (0: none)", ["service"])
+QUEUE_READY = Gauge("piaojue_queue_messages", "Messages ready in a consumer queue", ["queue"])
+QUEUE_CONSUMERS = Gauge("piaojue_queue_consumers", "Consumers connected to a queue", ["queue"])
+DEAD_LETTERS = Gauge("piaojue_dead_letters", "Messages waiting in a queue's dead-letter queue (<queue>.dead)", ["queue"])
+
+
+async def refresh_metrics(app: Any) -> None:
+    """This service's outbox lag, and its own queues' depth, consumers and dead letters (every
+    replica reports the same queue figures: a dashboard takes their max)."""
+    service = app.state.service
+    async with app.state.pool.acquire() as conn:
+        lag = await outbox_lag(conn, service)
+    OUTBOX_UNPUBLISHED.labels(service).set(lag.unpublished)
+    OUTBOX_OLDEST.labels(service).set(lag.oldest_seconds or 0)
+    connection = getattr(app.state.broker, "_connection", None)  # FastStream's aio-pika connection
+    if connection is None or connection.is_closed:
+        return
+    for queue in (q for q in QUEUES if q.split(".")[0] == service):
+        main, dead = await _declared(connection, queue), await _declared(connection, f"{queue}.dead")
+        if main is not None:
+            QUEUE_READY.labels(queue).set(main[0])
+            QUEUE_CONSUMERS.labels(queue).set(main[1])
+        if dead is not None:
+            DEAD_LETTERS.labels(queue).set(dead[0])
 
 
 def as_json(value: Any) -> str:

@@ -20,6 +20,7 @@ from shared.auth import production_problems
 from shared.db import create_pool, migrate
 from shared.http import RequestContext, health_router, install_error_handlers, openapi
 from shared.messaging import Consumer, declare_topology, new_broker, run_relay, subscribe
+from shared.operations import refresh_metrics
 from shared.settings import Settings, get_settings
 
 log = structlog.get_logger()
@@ -51,6 +52,7 @@ def create_app(service: Service, settings: Settings | None = None) -> FastAPI:
         await broker.start()
         relay = asyncio.create_task(run_relay(pool, broker, service.name, settings), name="outbox-relay")
         app.state.pool, app.state.broker, app.state.settings = pool, broker, settings
+        app.state.refresh_metrics = refresh_metrics
         background = [asyncio.create_task(task(app), name=getattr(task, "__qualname__", "task")) for task in service.tasks]
         if settings.audit_signing_key and settings.audit_anchor_file:
             background.append(asyncio.create_task(audit.run_anchoring(

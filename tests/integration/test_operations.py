@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from uuid import uuid4
 
 import aio_pika
+import httpx
 from faststream.rabbit import RabbitQueue
 from faststream.rabbit.schemas.queue import QueueType
 
@@ -47,7 +48,7 @@ async def test_status_shows_outbox_lag_queue_depths_consumers_and_the_last_dead_
     stale = uuid4()
     pool = await create_pool(settings, "scoring")
     try:
-        async with running(SUPERVISION, settings):  # declares the topology and consumes supervision.results
+        async with running(SUPERVISION, settings) as app:  # declares the topology and consumes supervision.results
             dead = await amqp.declare_queue("supervision.results.dead", passive=True)
             await dead.purge()
             # An event scoring committed 90 s ago and has not published (no scoring process runs here).
@@ -58,6 +59,8 @@ async def test_status_shows_outbox_lag_queue_depths_consumers_and_the_last_dead_
             await eventually(lambda: _is(depth(amqp, "supervision.results.dead"), 1), what="the dead letter")
             shown = await piaojue("status", "--json")
             text = await piaojue("status")
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://supervision") as client:
+                metrics = (await client.get("/metrics")).text
         print(text.stdout)
         assert shown.returncode == 0, shown.stdout
         status = _json(shown.stdout, "{")
@@ -68,6 +71,11 @@ async def test_status_shows_outbox_lag_queue_depths_consumers_and_the_last_dead_
         assert results["last_dead"]["id"] == "broken-1" and "bad envelope" in results["last_dead"]["reason"]
         assert "supervision.results" in text.stdout and "1m 3" in text.stdout  # the lag, as people read it
         assert await depth(amqp, "supervision.results.dead") == 1  # looking left it where it was
+        # The same figures in the service's metrics, read when scraped.
+        assert 'piaojue_dead_letters{queue="supervision.results"} 1.0' in metrics
+        assert 'piaojue_queue_consumers{queue="supervision.results"} 1.0' in metrics
+        assert 'piaojue_outbox_unpublished{service="supervision"} 0.0' in metrics
+        assert 'piaojue_events_consumed_total{outcome="dead_lettered",queue="supervision.results"}' in metrics
     finally:
         await pool.execute("DELETE FROM outbox WHERE id = $1", stale)
         await pool.close()
