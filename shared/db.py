@@ -16,6 +16,7 @@ import psycopg
 from yoyo import get_backend, read_migrations
 
 from shared import audit as audit_chain
+from shared import tracing
 from shared.contracts.envelope import Envelope, Payload
 from shared.settings import Settings
 
@@ -91,10 +92,11 @@ class UnitOfWork:
             producer=self.producer,
             data=payload.model_dump(mode="json"),
         )
-        await self.conn.execute(
-            "INSERT INTO outbox (id, routing_key, body) VALUES ($1, $2, $3)",
-            envelope.id, envelope.type, envelope.model_dump(mode="json"),
-        )
+        with tracing.outbox_span(envelope):  # the relay's publish span names this one as its parent
+            await self.conn.execute(
+                "INSERT INTO outbox (id, routing_key, body) VALUES ($1, $2, $3)",
+                envelope.id, envelope.type, envelope.model_dump(mode="json"),
+            )
         self.emitted.append(envelope)
         return envelope
 
@@ -112,7 +114,7 @@ async def unit_of_work(
     causation_id: UUID | None = None,
 ) -> AsyncIterator[UnitOfWork]:
     async with pool.acquire() as conn, conn.transaction():
-        uow = UnitOfWork(conn, producer, correlation_id or uuid4(), causation_id)
+        uow = UnitOfWork(conn, producer, correlation_id or tracing.current_correlation() or uuid4(), causation_id)
         yield uow
         if uow.audited:  # last: the chain's head stays locked only while this commits
             await audit_chain.append(conn, producer, uow.audited)

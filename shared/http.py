@@ -306,7 +306,7 @@ def idempotency_key(request: Request) -> str | None:
 def _correlation(request: Request) -> UUID | None:
     given = request.headers.get("x-correlation-id")
     try:
-        return UUID(given) if given else None
+        return UUID(given) if given else getattr(request.state, "correlation_id", None)  # tracing's, if on
     except ValueError as exc:
         raise Problem(422, "invalid-correlation-id", "关联标识无效 Invalid X-Correlation-Id", "a UUID") from exc
 

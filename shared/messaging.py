@@ -28,6 +28,7 @@ from faststream.rabbit.schemas.queue import QueueType
 from prometheus_client import Counter
 
 from shared.contracts.envelope import Envelope, Payload, PoisonMessage, parse
+from shared import tracing
 from shared.db import UnitOfWork, notify_channel, unit_of_work
 from shared.settings import Settings
 
@@ -126,17 +127,18 @@ def new_broker(settings: Settings) -> RabbitBroker:
 
 async def publish_envelope(broker: RabbitBroker, body: dict[str, Any]) -> None:
     """Publish one envelope: persistent, confirmed. Raises unless the broker confirms."""
-    confirm = await broker.publish(
-        json.dumps(body, ensure_ascii=False).encode(),
-        exchange=EVENTS_EXCHANGE,
-        routing_key=body["type"],
-        persist=True,
-        message_id=str(body["id"]),
-        correlation_id=str(body["correlation_id"]),
-        message_type=body["type"],
-        content_type="application/json",
-        headers={"x-version": body["version"], "x-jurisdiction": body["jurisdiction"]},
-    )
+    with tracing.publish_span(body) as trace_headers:  # W3C traceparent when tracing is on
+        confirm = await broker.publish(
+            json.dumps(body, ensure_ascii=False).encode(),
+            exchange=EVENTS_EXCHANGE,
+            routing_key=body["type"],
+            persist=True,
+            message_id=str(body["id"]),
+            correlation_id=str(body["correlation_id"]),
+            message_type=body["type"],
+            content_type="application/json",
+            headers={"x-version": body["version"], "x-jurisdiction": body["jurisdiction"], **trace_headers},
+        )
     if not isinstance(confirm, aiormq.spec.Basic.Ack):
         raise RuntimeError(f"broker did not confirm {body['type']} {body['id']}: {confirm!r}")
 
@@ -212,13 +214,14 @@ async def handle_delivery(body: bytes, message: RabbitMessage, consumer: Consume
             event_id=str(envelope.id), event_type=envelope.type, correlation_id=str(envelope.correlation_id)
         ):
             try:
-                async with unit_of_work(pool, service, envelope.correlation_id, envelope.id) as uow:
-                    first = await uow.conn.fetchval(
-                        "INSERT INTO inbox (event_id, type) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING true",
-                        envelope.id, envelope.type,
-                    )
-                    if first:
-                        await handler(uow, envelope, payload)
+                with tracing.consume_span(envelope, message.headers, queue):  # noqa: SIM117 (a sync and an async manager)
+                    async with unit_of_work(pool, service, envelope.correlation_id, envelope.id) as uow:
+                        first = await uow.conn.fetchval(
+                            "INSERT INTO inbox (event_id, type) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING true",
+                            envelope.id, envelope.type,
+                        )
+                        if first:
+                            await handler(uow, envelope, payload)
             except PoisonMessage as exc:  # the handler found the content unusable
                 await _dead_letter(broker, message, queue, str(exc))
                 return

@@ -14,7 +14,7 @@ import structlog
 import uvicorn
 from fastapi import APIRouter, FastAPI
 
-from shared import audit
+from shared import audit, tracing
 from shared import logging as plog
 from shared.auth import production_problems
 from shared.db import create_pool, migrate
@@ -43,6 +43,7 @@ def create_app(service: Service, settings: Settings | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         refuse_unsafe_production(settings, service.name)
+        traced_here = not tracing.enabled() and tracing.configure(settings, service.name)
         pool = await create_pool(settings, service.name)
         broker = new_broker(settings)
         await broker.connect()
@@ -71,6 +72,8 @@ def create_app(service: Service, settings: Settings | None = None) -> FastAPI:
                     await task
             await broker.stop()
             await pool.close()
+            if traced_here:
+                tracing.shutdown()  # flushes the spans not yet exported
             log.info("service stopped")
 
     app = FastAPI(title=f"piaojue {service.name} ({service.title})", lifespan=lifespan,
@@ -78,6 +81,7 @@ def create_app(service: Service, settings: Settings | None = None) -> FastAPI:
     app.openapi = lambda: openapi(app)
     app.state.service = service.name
     app.add_middleware(RequestContext, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(tracing.TracingMiddleware)  # outermost; a no-op unless tracing is on
     install_error_handlers(app)
     app.include_router(health_router(_ready))
     app.include_router(service.router)

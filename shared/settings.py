@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     audit_public_keys: str = ""
     audit_anchor_file: str = ""
     audit_anchor_seconds: float = 3600.0
+    # OpenTelemetry traces (shared/tracing.py), off unless set (or OTEL_EXPORTER_OTLP_ENDPOINT is):
+    # the OTLP/HTTP collector, e.g. http://otel-collector:4318. Needs `pip install 'piaojue[otel]'`.
+    otlp_endpoint: str = ""
 
     def port(self, service: str) -> int:
         """``web`` (the pages) is on the base port itself."""

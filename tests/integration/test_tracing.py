@@ -1,0 +1,85 @@
+"""OpenTelemetry: one request's spans, across the outbox, the broker and the consumer, are one trace,
+the trace of its correlation id (the intake service in-process, spans kept in memory)."""
+
+from __future__ import annotations
+
+from uuid import UUID, uuid4
+
+import httpx
+import pytest
+
+pytest.importorskip("opentelemetry.sdk")
+
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter  # noqa: E402
+from opentelemetry.trace import SpanKind  # noqa: E402
+
+from services.intake.app import SERVICE  # noqa: E402
+from shared import tracing  # noqa: E402
+from shared.auth import Role, mint  # noqa: E402
+from shared.service import create_app  # noqa: E402
+from tests.support import eventually  # noqa: E402
+
+TOWN = "taihu.zhuizong"
+
+
+@pytest.fixture
+async def traced(settings):
+    exporter = InMemorySpanExporter()
+    tracing.shutdown()
+    assert tracing.configure(settings, "intake", exporter=exporter)
+    app = create_app(SERVICE, settings)
+    try:
+        async with app.router.lifespan_context(app):
+            client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://intake",
+                                       headers={"authorization": f"Bearer {mint('office', Role.OFFICE, TOWN)}"})
+            async with client:
+                yield app, client, exporter
+    finally:
+        tracing.shutdown()
+
+
+async def _merge(client: httpx.AsyncClient, headers: dict[str, str]) -> dict:
+    ids = []
+    for title in ("村道硬化", "村道硬化工程"):
+        response = await client.post("/proposals", json={"year": 2024, "title": title, "channel": "grid", "location": "追踪村"})
+        assert response.status_code == 201, response.text
+        ids.append(response.json()["id"])
+    response = await client.post(f"/proposals/{ids[0]}/merge", json={"proposal_ids": ids[1:]}, headers=headers)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def test_one_requests_spans_share_a_trace_across_the_outbox_and_the_broker_hop(traced):
+    app, client, exporter = traced
+    correlation = uuid4()
+    await _merge(client, {"x-correlation-id": str(correlation)})
+
+    def trace() -> list:
+        return [s for s in exporter.get_finished_spans() if s.context.trace_id == correlation.int]
+
+    async def consumed():
+        return [s for s in trace() if s.kind == SpanKind.CONSUMER]
+
+    await eventually(consumed, what="the consumer's span of intake.proposal.merged")
+    spans = {s.kind: s for s in trace()}
+    server, outbox = spans[SpanKind.SERVER], spans[SpanKind.INTERNAL]
+    publish, consume = spans[SpanKind.PRODUCER], spans[SpanKind.CONSUMER]
+    assert server.name == "POST /proposals/{proposal_id}/merge" and server.attributes["http.response.status_code"] == 200
+    assert outbox.name == publish.name.replace("publish", "outbox") == "outbox intake.proposal.merged"
+    assert consume.name == "consume intake.proposal.merged" and consume.attributes["messaging.destination.name"] == "intake.notices"
+    # HTTP → outbox → (another task: the relay) publish → (the broker) consumer, each the parent of the next.
+    assert outbox.parent.span_id == server.context.span_id
+    assert publish.parent.span_id == outbox.context.span_id
+    assert consume.parent.span_id == publish.context.span_id
+    event_id = UUID(outbox.attributes["messaging.message.id"])
+    assert (await app.state.pool.fetchval("SELECT body->>'correlation_id' FROM outbox WHERE id = $1", event_id)) == str(correlation)
+
+
+async def test_a_request_without_a_correlation_id_gets_one_that_is_its_trace_and_its_events_correlation(traced):
+    app, client, exporter = traced
+    await _merge(client, {})
+    [server] = [s for s in exporter.get_finished_spans() if s.kind == SpanKind.SERVER and s.name.endswith("/merge")]
+    [outbox] = [s for s in exporter.get_finished_spans() if s.kind == SpanKind.INTERNAL and s.context.trace_id == server.context.trace_id]
+    stored = await app.state.pool.fetchval("SELECT body->>'correlation_id' FROM outbox WHERE id = $1",
+                                           UUID(outbox.attributes["messaging.message.id"]))
+    assert UUID(stored).int == server.context.trace_id
