@@ -115,6 +115,77 @@ class Receiver:
         processes.stop({"receiver": self.proc})
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _pg_bin(name: str) -> str:
+    from pathlib import Path
+
+    found = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), key=lambda p: int(p.parts[-3]))
+    assert found, f"no {name} under /usr/lib/postgresql/*/bin"
+    return str(found[-1])
+
+
+def _as_postgres(*cmd: str) -> None:
+    import subprocess
+
+    subprocess.run(["runuser", "-u", "postgres", "--", *cmd], check=True, capture_output=True, timeout=120)
+
+
+class PrivatePostgres:
+    """A PostgreSQL cluster of the test's own (initdb + pg_ctl on a spare port in a temporary
+    folder), never the machine's: a test may stop and restart it. ``with`` removes it whatever happens."""
+
+    def __init__(self, prefix: str = "piaojue-pg-", options: str = "") -> None:
+        import shutil
+        import tempfile
+        from pathlib import Path
+
+        self.root = Path(tempfile.mkdtemp(prefix=prefix))
+        shutil.chown(self.root, "postgres")
+        self.data, self.port, self.log = self.root / "data", free_port(), self.root / "server.log"
+        self.wal = self.data / "pg_wal"
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/piaojue"
+        self.options = (f"-c port={self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={self.root}"
+                        f" -c fsync=off {options}")
+        self.running = False
+
+    def __enter__(self) -> PrivatePostgres:
+        import subprocess
+
+        try:
+            _as_postgres(_pg_bin("initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
+            self.start()
+            subprocess.run([_pg_bin("psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-qc",
+                            "CREATE DATABASE piaojue"], check=True, capture_output=True, timeout=60)
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def start(self) -> None:
+        _as_postgres(_pg_bin("pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-o", self.options, "-w", "start")
+        self.running = True
+
+    def stop(self, mode: str = "fast") -> None:
+        _as_postgres(_pg_bin("pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop")
+        self.running = False
+
+    def __exit__(self, *exc) -> None:
+        import shutil
+
+        try:
+            if self.running:
+                self.stop("immediate")
+        finally:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+
 async def run_cli(*args: str) -> tuple[int, str]:
     """``piaojue ARGS`` in this process (a thread of its own: the command runs its own event loop),
     its exit code and what it printed; quicker than a process for a test that calls it often."""
