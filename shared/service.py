@@ -55,6 +55,9 @@ def create_app(service: Service, settings: Settings | None = None) -> FastAPI:
         app.state.pool, app.state.broker, app.state.settings = pool, broker, settings
         app.state.refresh_metrics = refresh_metrics
         background = [asyncio.create_task(task(app), name=getattr(task, "__qualname__", "task")) for task in service.tasks]
+        if settings.env == "production" and not (settings.audit_signing_key and settings.audit_anchor_file):
+            log.warning("the audit chain's head is not anchored by this process (PIAOJUE_AUDIT_SIGNING_KEY, "
+                        "PIAOJUE_AUDIT_ANCHOR_FILE): run `piaojue audit anchor` from a job instead")
         if settings.audit_signing_key and settings.audit_anchor_file:
             background.append(asyncio.create_task(audit.run_anchoring(
                 pool, service.name, audit.signing_key(settings.audit_signing_key), Path(settings.audit_anchor_file),

@@ -19,7 +19,8 @@ from shared.contracts.intake import SlateCandidate, SlatePublished
 from shared.db import create_pool
 from shared.messaging import DEAD_EXCHANGE, Consumer, new_broker, queue_arguments, subscribe
 from shared.service import create_app
-from tests.support import depth, eventually, run_cli
+from shared.settings import SERVICES
+from tests.support import depth, eventually, free_port, run_cli
 
 
 @contextlib.asynccontextmanager
@@ -153,3 +154,12 @@ async def test_dead_letters_are_listed_with_their_reason_and_replayed_after_a_fi
 
 async def _value(v):
     return v
+
+
+async def test_status_during_a_broker_outage_shows_the_outboxes_and_says_the_broker_is_unreachable(settings):
+    from piaojue.operate import _status
+
+    down = settings.model_copy(update={"amqp_url": f"amqp://guest:guest@127.0.0.1:{free_port()}/"})  # nothing listens there
+    status = await _status(down)
+    assert status["broker"].startswith("unreachable") and status["database"] is None
+    assert [o.service for o in status["outbox"]] == list(SERVICES) and status["queues"] == []
