@@ -7,6 +7,7 @@ tampers with is no service's real trail."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
@@ -19,6 +20,7 @@ import pytest
 
 from shared import audit, tokens
 from shared.db import create_pool, migrate, unit_of_work
+from tests.support import eventually
 
 KEY = tokens.generate("EdDSA")
 
@@ -169,3 +171,27 @@ async def test_rows_written_before_the_chain_are_chained_once_by_migrate(chains,
     async with pool.acquire() as conn:
         report = await audit.verify(conn, schema)
     assert report.ok and report.rows == 5, report.findings
+
+
+async def test_each_service_anchors_its_chain_head_at_intervals_when_it_moved(chains, tmp_path):
+    schema, pool = await chains()
+    path, key = tmp_path / "anchors.jsonl", audit.signing_key(json.dumps(KEY))
+    job = asyncio.create_task(audit.run_anchoring(pool, schema, key, path, every=0.05))
+    try:
+        await record(pool, schema, 2)
+
+        async def anchored(seq: int):
+            return path.exists() and any(a["seq"] == seq for a in audit.read_anchors(path))
+
+        await eventually(lambda: anchored(2), what="the head anchored")
+        await record(pool, schema, 1, start=2)
+        await eventually(lambda: anchored(3), what="the moved head anchored")
+    finally:
+        job.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await job
+    lines = audit.read_anchors(path)
+    seqs = [a["seq"] for a in lines]
+    assert seqs == sorted(set(seqs)) and seqs[-1] == 3  # once per move of the head, not once per interval
+    async with pool.acquire() as conn:
+        assert (await audit.verify(conn, schema, lines, audit.public_keys("", json.dumps(KEY)))).ok
