@@ -9,10 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
+from dataclasses import dataclass
 from uuid import uuid4
 
 import asyncpg
@@ -20,7 +17,8 @@ import pytest
 
 from shared import audit, tokens
 from shared.db import create_pool, migrate, unit_of_work
-from tests.support import eventually
+from shared.settings import get_settings
+from tests.support import eventually, run_cli
 
 KEY = tokens.generate("EdDSA")
 
@@ -63,9 +61,23 @@ async def record(pool, schema: str, n: int, start: int = 0) -> None:
                                                                                        "note": "line\nbreak \"quoted\""})
 
 
-def piaojue(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PIAOJUE_AUDIT_SIGNING_KEY": json.dumps(KEY)}
-    return subprocess.run([sys.executable, "-m", "piaojue.cli", *args], env=env, capture_output=True, text=True, timeout=60)
+@dataclass
+class Ran:
+    returncode: int
+    stdout: str
+
+
+@pytest.fixture
+def audit_key(monkeypatch):
+    """The audit signing key in this process's settings, for ``piaojue audit`` run in-process."""
+    monkeypatch.setenv("PIAOJUE_AUDIT_SIGNING_KEY", json.dumps(KEY))
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()  # the next reader, after the variable is gone, reads the settings afresh
+
+
+async def piaojue(*args: str) -> Ran:
+    return Ran(*await run_cli(*args))
 
 
 # An attacker with SQL recomputing the chain from a row onwards: the canonical content (a JSON
@@ -87,7 +99,7 @@ END $$;
 """
 
 
-async def test_an_edited_deleted_truncated_or_recomputed_audit_chain_is_found_by_verify(chains, tmp_path):
+async def test_an_edited_deleted_truncated_or_recomputed_audit_chain_is_found_by_verify(chains, tmp_path, audit_key):
     anchors = tmp_path / "anchors.jsonl"
     schemas = {}
     for case in ("edit", "delete", "truncate", "recompute"):
@@ -95,13 +107,13 @@ async def test_an_edited_deleted_truncated_or_recomputed_audit_chain_is_found_by
         await record(pool, schema, 8)  # rows 1–8, then anchored
         schemas[case] = (schema, pool)
     args = [a for s, _ in schemas.values() for a in ("--service", s)]
-    anchored = piaojue("audit", "anchor", "--anchors", str(anchors), *args)
-    assert anchored.returncode == 0, anchored.stderr
+    anchored = await piaojue("audit", "anchor", "--anchors", str(anchors), *args)
+    assert anchored.returncode == 0, anchored.stdout
     for schema, pool in schemas.values():
         await record(pool, schema, 2, start=8)  # rows 9–10, after the anchor
 
-    intact = piaojue("audit", "verify", "--anchors", str(anchors), *args)
-    assert intact.returncode == 0, intact.stdout + intact.stderr
+    intact = await piaojue("audit", "verify", "--anchors", str(anchors), *args)
+    assert intact.returncode == 0, intact.stdout
     assert intact.stdout.count(" ok: 10 rows") == 4 and intact.stdout.count("1 anchor(s) match") == 4
 
     edit, delete, truncate, recompute = (pool for _, pool in schemas.values())
@@ -118,7 +130,7 @@ async def test_an_edited_deleted_truncated_or_recomputed_audit_chain_is_found_by
         alone = await audit.verify(conn, schemas["recompute"][0])
     assert alone.ok, alone.findings
 
-    found = piaojue("audit", "verify", "--anchors", str(anchors), *args)
+    found = await piaojue("audit", "verify", "--anchors", str(anchors), *args)
     print(found.stdout)
     assert found.returncode == 1
     lines = {s: next(line for line in found.stdout.splitlines() if line.startswith(s)) for s, _ in schemas.values()}
