@@ -91,6 +91,11 @@ def _age(seconds: float | None) -> str:
     return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m {seconds % 60:02d}s"
 
 
+def _one_line(text: str, width: int = 160) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def _owner(queue: str) -> str:
     owner = queue.split(".")[0]
     return owner if owner in SERVICES else f"{owner} (external)"
@@ -142,9 +147,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"broker {status['broker']}  (events wait in the outboxes above)")
         return 1
     print(f"{'consumer':22s} {'queue':28s} {'ready':>6s} {'consumers':>9s} {'dead':>5s}  last dead letter")
-    for q in status["queues"]:
+    for q in sorted(status["queues"], key=lambda q: (_owner(q.queue), q.queue)):
         missing = q.ready is None
-        last = f"{q.last_dead.dead_at or ''} {q.last_dead.type or ''}: {q.last_dead.reason}" if q.last_dead else "-"
+        last = _one_line(f"{q.last_dead.dead_at or ''} {q.last_dead.type or ''}: {q.last_dead.reason}") if q.last_dead else "-"
         print(f"{_owner(q.queue):22s} {q.queue:28s} {'missing' if missing else q.ready:>6} "
               f"{'' if missing else q.consumers:>9} {'' if q.dead is None else q.dead:>5}  {last}")
     return 1 if status["database"] else 0
