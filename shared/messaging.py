@@ -27,8 +27,8 @@ from faststream.rabbit import ExchangeType, RabbitBroker, RabbitExchange, Rabbit
 from faststream.rabbit.schemas.queue import QueueType
 from prometheus_client import Counter
 
-from shared.contracts.envelope import Envelope, Payload, PoisonMessage, parse
 from shared import tracing
+from shared.contracts.envelope import Envelope, Payload, PoisonMessage, parse
 from shared.db import UnitOfWork, notify_channel, unit_of_work
 from shared.settings import Settings
 
