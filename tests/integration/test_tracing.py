@@ -83,3 +83,42 @@ async def test_a_request_without_a_correlation_id_gets_one_that_is_its_trace_and
     stored = await app.state.pool.fetchval("SELECT body->>'correlation_id' FROM outbox WHERE id = $1",
                                            UUID(outbox.attributes["messaging.message.id"]))
     assert UUID(stored).int == server.context.trace_id
+
+
+def test_tracing_is_off_by_default_and_spans_go_over_otlp_http_to_the_configured_endpoint(settings, monkeypatch):
+    """PIAOJUE_OTLP_ENDPOINT: a collector of the test's own (an HTTP server that keeps what it is sent)."""
+    for variable in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
+        monkeypatch.delenv(variable, raising=False)
+    tracing.shutdown()
+    assert not tracing.configure(settings, "intake") and not tracing.enabled()  # no endpoint: off
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    received: list[tuple[str, str, bytes]] = []
+
+    class Collector(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 (http.server's name)
+            body = self.rfile.read(int(self.headers["content-length"]))
+            received.append((self.path, self.headers["content-type"], body))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Collector)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    tracing.shutdown()
+    try:
+        on = settings.model_copy(update={"otlp_endpoint": f"http://127.0.0.1:{server.server_port}"})
+        assert tracing.configure(on, "intake")
+        correlation = uuid4()
+        with tracing.request_span("GET", "/proposals", correlation):
+            pass
+        tracing.shutdown()  # flushes the batch
+        [(path, content_type, body)] = received
+        assert path == "/v1/traces" and content_type == "application/x-protobuf"
+        assert correlation.bytes in body  # the trace id, as the correlation id's 16 bytes
+    finally:
+        tracing.shutdown()
+        server.shutdown()
