@@ -16,7 +16,6 @@ import contextlib
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import aiormq
@@ -251,6 +250,8 @@ async def _dead_letter(broker: RabbitBroker, message: RabbitMessage, queue: str,
     ``piaojue dead-letters`` show it): published there, confirmed, then acknowledged here. A crash in
     between leaves a copy in both places; a replay of both applies once (the inbox). If the dead
     letter cannot be published, the queue's own dead-lettering (reject) still moves it, without the reason."""
+    from datetime import UTC, datetime
+
     log.error("event dead-lettered", reason=reason)
     CONSUMED.labels(queue, "dead_lettered").inc()
     raw = message.raw_message

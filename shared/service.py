@@ -15,13 +15,12 @@ import structlog
 import uvicorn
 from fastapi import APIRouter, FastAPI
 
-from shared import audit, tracing
+from shared import audit, operations, tracing
 from shared import logging as plog
 from shared.auth import production_problems
 from shared.db import create_pool, migrate
 from shared.http import RequestContext, health_router, install_error_handlers, openapi
 from shared.messaging import Consumer, declare_topology, new_broker, run_relay, subscribe
-from shared.operations import refresh_metrics
 from shared.settings import Settings, get_settings
 
 log = structlog.get_logger()
@@ -54,8 +53,11 @@ def create_app(service: Service, settings: Settings | None = None) -> FastAPI:
         await broker.start()
         relay = asyncio.create_task(run_relay(pool, broker, service.name, settings), name="outbox-relay")
         app.state.pool, app.state.broker, app.state.settings = pool, broker, settings
-        app.state.refresh_metrics = refresh_metrics
         background = [asyncio.create_task(task(app), name=getattr(task, "__qualname__", "task")) for task in service.tasks]
+        if settings.env != "production":
+            log.warning("development mode: tokens signed with the development key are accepted; "
+                        "set PIAOJUE_ENV=production and the keys in any real deployment")
+        app.state.refresh_metrics = operations.refresh_metrics  # /metrics reads the outbox lag and the queues
         if settings.env == "production" and not (settings.audit_signing_key and settings.audit_anchor_file):
             log.warning("the audit chain's head is not anchored by this process (PIAOJUE_AUDIT_SIGNING_KEY, "
                         "PIAOJUE_AUDIT_ANCHOR_FILE): run `piaojue audit anchor` from a job instead")
@@ -63,9 +65,6 @@ def create_app(service: Service, settings: Settings | None = None) -> FastAPI:
             background.append(asyncio.create_task(audit.run_anchoring(
                 pool, service.name, audit.signing_key(settings.audit_signing_key), Path(settings.audit_anchor_file),
                 settings.audit_anchor_seconds), name="audit-anchoring"))
-        if settings.env != "production":
-            log.warning("development mode: tokens signed with the development key are accepted; "
-                        "set PIAOJUE_ENV=production and the keys in any real deployment")
         # Everything made at start-up (modules, routes, models) lives as long as the process: keep it out
         # of the collector's full passes, which otherwise walk it all (≈0.1–0.2 s here) in the middle of requests.
         gc.freeze()

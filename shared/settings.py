@@ -41,6 +41,19 @@ class Settings(BaseSettings):
     cookie_secure: bool = False
     web_session_minutes: int = 30
 
+    # --- the audit chain's anchors (shared/audit.py, README "Audit trail"): the Ed25519 private JWK
+    # that signs them (`piaojue keys generate`; its own key, not the token key), the public keys
+    # that check them (a JWKS or one JWK; default: the signing key's public half), the file they
+    # are appended to (archived by the operator, off the database's machine), and how often each
+    # service appends its head (when both the key and the file are set).
+    audit_signing_key: str = ""
+    audit_public_keys: str = ""
+    audit_anchor_file: str = ""
+    audit_anchor_seconds: float = 3600.0
+    # OpenTelemetry traces (shared/tracing.py), off unless set (or OTEL_EXPORTER_OTLP_ENDPOINT is):
+    # the OTLP/HTTP collector, e.g. http://otel-collector:4318. Needs `pip install 'piaojue[otel]'`.
+    otlp_endpoint: str = ""
+
     # --- tokens (see README "Keys"): identity signs with the private key, everyone verifies
     # with the public keys. Keys are JWK JSON on one line (`piaojue keys generate`).
     auth_algorithm: Literal["EdDSA", "ES256"] = "EdDSA"
@@ -61,18 +74,6 @@ class Settings(BaseSettings):
     oidc_client_secret: str = ""
     oidc_redirect_url: str = ""  # identity's /auth/oidc/callback as the provider reaches it (default: on this host)
 
-    # --- the audit chain's anchors (shared/audit.py, README "Audit trail"): the Ed25519 private JWK
-    # that signs them (`piaojue keys generate`; its own key, not the token key), the public keys
-    # that check them (a JWKS or one JWK; default: the signing key's public half), the file they
-    # are appended to (archived by the operator, off the database's machine), and how often each
-    # service appends its head (when both the key and the file are set).
-    audit_signing_key: str = ""
-    audit_public_keys: str = ""
-    audit_anchor_file: str = ""
-    audit_anchor_seconds: float = 3600.0
-    # OpenTelemetry traces (shared/tracing.py), off unless set (or OTEL_EXPORTER_OTLP_ENDPOINT is):
-    # the OTLP/HTTP collector, e.g. http://otel-collector:4318. Needs `pip install 'piaojue[otel]'`.
-    otlp_endpoint: str = ""
 
     def port(self, service: str) -> int:
         """``web`` (the pages) is on the base port itself."""

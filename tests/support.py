@@ -64,6 +64,24 @@ async def equals(awaitable, expected) -> bool:
     return await awaitable == expected
 
 
+async def run_cli(*args: str) -> tuple[int, str]:
+    """``piaojue ARGS`` in this process (a thread of its own: the command runs its own event loop),
+    its exit code and what it printed; quicker than a process for a test that calls it often."""
+    import contextlib
+    import io
+
+    from piaojue.cli import main
+
+    out = io.StringIO()
+
+    def run() -> int:
+        with contextlib.redirect_stdout(out):
+            return main(list(args))
+
+    code = await asyncio.to_thread(run)
+    return code, out.getvalue()
+
+
 # Written by a service's own background work (scoring's webhook sender retries on its own clock).
 BACKGROUND_TABLES = ("webhook_deliveries", "webhook_attempts")
 
@@ -185,20 +203,3 @@ class PrivatePostgres:
         finally:
             shutil.rmtree(self.root, ignore_errors=True)
 
-
-async def run_cli(*args: str) -> tuple[int, str]:
-    """``piaojue ARGS`` in this process (a thread of its own: the command runs its own event loop),
-    its exit code and what it printed; quicker than a process for a test that calls it often."""
-    import contextlib
-    import io
-
-    from piaojue.cli import main
-
-    out = io.StringIO()
-
-    def run() -> int:
-        with contextlib.redirect_stdout(out):
-            return main(list(args))
-
-    code = await asyncio.to_thread(run)
-    return code, out.getvalue()
