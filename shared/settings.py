@@ -74,7 +74,6 @@ class Settings(BaseSettings):
     oidc_client_secret: str = ""
     oidc_redirect_url: str = ""  # identity's /auth/oidc/callback as the provider reaches it (default: on this host)
 
-
     def port(self, service: str) -> int:
         """``web`` (the pages) is on the base port itself."""
         return self.base_port if service == "web" else self.base_port + 1 + SERVICES.index(service)

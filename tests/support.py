@@ -133,6 +133,9 @@ class Receiver:
         processes.stop({"receiver": self.proc})
 
 
+# ---------------------------------------------------------------- faults of the test's own
+
+
 def free_port() -> int:
     import socket
 
