@@ -205,4 +205,3 @@ class PrivatePostgres:
                 self.stop("immediate")
         finally:
             shutil.rmtree(self.root, ignore_errors=True)
-
