@@ -19,6 +19,7 @@ from shared.contracts.intake import SlateCandidate, SlatePublished
 from shared.db import create_pool, unit_of_work
 from shared.messaging import (
     CONSUMED,
+    BrokerLink,
     Consumer,
     declare_topology,
     new_broker,
@@ -35,6 +36,7 @@ from tests.support import certified_result, depth, eventually
 async def running(service, settings):
     app = create_app(service, settings)
     async with app.router.lifespan_context(app):
+        await eventually(lambda: _async(app.state.link.connected), what="the broker connected in the background")
         yield app
 
 
@@ -64,7 +66,9 @@ async def test_rolled_back_event_is_never_published_and_committed_one_is_publish
         assert await pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL AND id = $1", envelope.id) == 1
         assert await depth(amqp, "ballot.slates") == 0
 
-        relay = asyncio.create_task(run_relay(pool, broker, "intake", settings))
+        link = BrokerLink(settings)
+        await link.run()
+        relay = asyncio.create_task(run_relay(pool, link, "intake", settings))
         try:
             await eventually(lambda: pool.fetchval("SELECT bool_and(published_at IS NOT NULL) FROM outbox"),
                              what="the relay to drain the outbox")
@@ -72,6 +76,7 @@ async def test_rolled_back_event_is_never_published_and_committed_one_is_publish
             relay.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await relay
+            await link.stop()
         message = await queue.get(no_ack=True)
         assert message.message_id == str(envelope.id)
         assert message.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
