@@ -285,8 +285,9 @@ async def run_relay(pool: asyncpg.Pool, link: BrokerLink, schema: str, settings:
             try:
                 if listener is None or listener.is_closed():
                     listener = await _listen(settings, schema, wake.set)
-                if not link.connected:
-                    raise RelayFailed("the broker is not connected")
+                if not link.connected:  # quietly: the link logs the outage; events wait in the outbox
+                    await link.wait_connected(settings.relay_backoff_max_seconds)
+                    continue
                 if await relay_once(pool, link.broker, settings) > 0:
                     backoff.reset()
                     continue
@@ -295,10 +296,7 @@ async def run_relay(pool: asyncpg.Pool, link: BrokerLink, schema: str, settings:
                 delay = backoff.next()
                 log.warning("outbox relay failed; backing off", error=f"{type(exc).__name__}: {exc}"[:300],
                             retry_in=round(delay, 2))
-                if isinstance(exc, RelayFailed) and not link.connected:
-                    await link.wait_connected(delay)  # back as soon as the broker is
-                else:
-                    await asyncio.sleep(delay)
+                await asyncio.sleep(delay)
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), settings.relay_poll_seconds)
