@@ -280,3 +280,13 @@ class TcpProxy:
         finally:
             self.loop.call_soon_threadsafe(self.loop.stop)
             self._thread.join(5)
+
+
+async def connected(app, timeout: float = 30) -> None:
+    """Wait for an in-process service's broker link (made in the background) to be up: its topology
+    declared and its consumers subscribed."""
+
+    async def up() -> bool:
+        return app.state.link.connected
+
+    await eventually(up, timeout=timeout, what="the service's broker connection")

@@ -29,14 +29,14 @@ from shared.messaging import (
     subscribe,
 )
 from shared.service import create_app
-from tests.support import certified_result, depth, eventually
+from tests.support import certified_result, connected, depth, eventually
 
 
 @contextlib.asynccontextmanager
 async def running(service, settings):
     app = create_app(service, settings)
     async with app.router.lifespan_context(app):
-        await eventually(lambda: _async(app.state.link.connected), what="the broker connected in the background")
+        await connected(app)
         yield app
 
 
