@@ -35,7 +35,7 @@ class Settings(BaseSettings):
     # each within publish_timeout_seconds, and backs off exponentially up to relay_backoff_max_seconds
     # while the broker fails.
     relay_batch: int = 100
-    relay_lease_seconds: float = 30.0
+    relay_lease_seconds: float = 15.0
     publish_timeout_seconds: float = 5.0
     relay_backoff_max_seconds: float = 30.0
     # The broker connection is made in the background: each step (connect, declare, subscribe) gives
@@ -95,6 +95,9 @@ class Settings(BaseSettings):
                 f"PIAOJUE_INBOX_RETENTION_DAYS ({self.inbox_retention_days}) must be at least a day longer than "
                 f"PIAOJUE_DEAD_LETTER_REPLAY_DAYS ({self.dead_letter_replay_days}): a dead letter replayed after its "
                 "event id left the inbox would be applied twice")
+        if self.relay_lease_seconds <= 2 * self.publish_timeout_seconds:
+            raise ValueError("PIAOJUE_RELAY_LEASE_SECONDS must be more than twice PIAOJUE_PUBLISH_TIMEOUT_SECONDS: "
+                             "a claim must outlast the publishing of its batch")
         return self
 
     def port(self, service: str) -> int:

@@ -76,3 +76,8 @@ def test_the_inbox_must_outlive_the_dead_letter_replay_window_or_the_settings_ar
     Settings(inbox_retention_days=31, dead_letter_replay_days=30)
     with pytest.raises(ValidationError, match="applied twice"):
         Settings(inbox_retention_days=30, dead_letter_replay_days=30)
+
+
+def test_a_relay_claim_must_outlast_the_publishing_of_its_batch():
+    with pytest.raises(ValidationError, match="outlast"):
+        Settings(relay_lease_seconds=10, publish_timeout_seconds=5)
