@@ -17,6 +17,7 @@ import json
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiormq
@@ -325,10 +326,18 @@ def subscribe(broker: RabbitBroker, consumer: Consumer, pool: asyncpg.Pool, serv
 
     @broker.subscriber(RabbitQueue(queue, declare=False), ack_policy=AckPolicy.MANUAL, decoder=_raw, no_reply=True)
     async def handle(body: bytes, message: RabbitMessage) -> None:
-        await handle_delivery(body, message, consumer, pool, service)
+        await handle_delivery(body, message, consumer, pool, service, dedup_window(settings))
 
 
-async def handle_delivery(body: bytes, message: RabbitMessage, consumer: Consumer, pool: asyncpg.Pool, service: str) -> None:
+def dedup_window(settings: Settings) -> timedelta:
+    """How old an event may be and still be recognised as a copy of one already applied: the inbox
+    keeps ids ``inbox_retention_days`` after the first copy arrived, which was after the event
+    occurred (an hour less, for the producer's clock)."""
+    return timedelta(days=settings.inbox_retention_days) - timedelta(hours=1)
+
+
+async def handle_delivery(body: bytes, message: RabbitMessage, consumer: Consumer, pool: asyncpg.Pool, service: str,
+                          max_age: timedelta | None = None) -> None:
     queue = consumer.queue
     with structlog.contextvars.bound_contextvars(queue=queue, message_id=message.message_id):
         try:
@@ -336,6 +345,9 @@ async def handle_delivery(body: bytes, message: RabbitMessage, consumer: Consume
             handler = consumer.handlers.get(envelope.type)
             if handler is None:
                 raise PoisonMessage(f"no handler for {envelope.type} on {queue}")
+            if max_age is not None and envelope.occurred_at < datetime.now(UTC) - max_age:
+                # Its id may have been pruned from the inbox: applying it could apply it twice.
+                raise PoisonMessage(f"older than the inbox keeps event ids ({max_age.days} days): {envelope.occurred_at:%Y-%m-%d}")
         except PoisonMessage as exc:
             await _dead_letter(message, queue, str(exc))
             return

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
 import aio_pika
@@ -196,3 +197,17 @@ async def test_a_handler_that_keeps_failing_is_retried_a_bounded_number_of_times
         await amqp.queue_delete(name)
         await amqp.queue_delete(f"{name}.dead")
         await pool.close()
+
+
+async def test_an_event_older_than_the_inbox_keeps_ids_is_dead_lettered_with_the_reason_not_applied(settings, amqp):
+    """Its id may have left the inbox (pruned after PIAOJUE_INBOX_RETENTION_DAYS): applying it could apply it twice."""
+    dead = await amqp.declare_queue("supervision.results.dead", passive=True)
+    await dead.purge()
+    old = certified_result().model_copy(update={"occurred_at": datetime.now(UTC) - timedelta(days=settings.inbox_retention_days)})
+    async with running(SUPERVISION, settings) as app:
+        with capture_logs() as logs:
+            await publish_envelope(app.state.broker, old.model_dump(mode="json"))
+            await eventually(lambda: _depth_is(amqp, "supervision.results.dead", 1), what="the old event dead-lettered")
+        assert any(e["event"] == "event dead-lettered" and e["reason"].startswith("older than the inbox keeps event ids")
+                   for e in logs)
+        assert await _projects(app.state.pool, old.data["vote_id"]) == 0
