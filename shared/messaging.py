@@ -1,6 +1,6 @@
 """RabbitMQ: the topology, the outbox relay, and the idempotent consumer.
 
-Topology, declared in full by every service at start-up so that no event is ever published to
+Topology, declared in full by every service when it connects (before its relay publishes) so that no event is ever published to
 an exchange whose consumer queues do not exist yet:
 
   piaojue.events  (topic, durable)      routing key = event type
@@ -162,7 +162,6 @@ class BrokerLink:
             subscribe(self.broker, consumer, pool, service, settings)
         self.up = asyncio.Event()  # set once the first connection is made and the consumers subscribed
         self._connection: Any = None
-        BROKER_CONNECTED.set_function(lambda: float(self.connected))
 
     @property
     def connected(self) -> bool:

@@ -19,7 +19,7 @@ from shared import logging as plog
 from shared.auth import production_problems
 from shared.db import create_pool, migrate, prune
 from shared.http import RequestContext, health_router, install_error_handlers, openapi
-from shared.messaging import BrokerLink, Consumer, run_relay
+from shared.messaging import BROKER_CONNECTED, BrokerLink, Consumer, run_relay
 from shared.settings import Settings, get_settings
 
 log = structlog.get_logger()
@@ -46,6 +46,7 @@ def create_app(service: Service, settings: Settings | None = None) -> FastAPI:
         # The broker is not needed to serve HTTP (events wait in the outbox): it is connected, and the
         # consumers subscribed, in the background, and the service is ready as soon as the database is.
         link = BrokerLink(settings, service.consumers, pool, service.name)
+        BROKER_CONNECTED.set_function(lambda: float(link.connected))  # read at each scrape
         app.state.pool, app.state.link, app.state.broker, app.state.settings = pool, link, link.broker, settings
         connecting = asyncio.create_task(link.run(), name="broker-link")
         relay = asyncio.create_task(run_relay(pool, link, service.name, settings), name="outbox-relay")
