@@ -205,3 +205,106 @@ class PrivatePostgres:
                 self.stop("immediate")
         finally:
             shutil.rmtree(self.root, ignore_errors=True)
+
+
+class TcpProxy:
+    """A TCP proxy of the test's own between the services and the machine's RabbitMQ, in a thread of
+    its own (so a blocking test does not stall it): ``cut()`` closes every connection and refuses new
+    ones, ``hang()`` keeps them open but forwards nothing either way (a broker that never answers),
+    ``restore()`` forwards again. The machine's RabbitMQ is never stopped."""
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        import threading
+
+        self.target = (target_host, target_port)
+        self.port = free_port()
+        self.mode = "forward"
+        self.loop = asyncio.new_event_loop()
+        self._server: asyncio.AbstractServer | None = None
+        self._pairs: set[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = set()
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True, name="tcp-proxy")
+        self._thread.start()
+        self._call(self._listen())
+
+    def url(self, amqp_url: str) -> str:
+        from urllib.parse import urlsplit, urlunsplit
+
+        parts = urlsplit(amqp_url)
+        netloc = parts.netloc.rsplit("@", 1)
+        host = f"127.0.0.1:{self.port}"
+        return urlunsplit(parts._replace(netloc=f"{netloc[0]}@{host}" if len(netloc) == 2 else host))
+
+    def _call(self, coro) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(30)
+
+    async def _listen(self) -> None:
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port, reuse_address=True)
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.mode == "cut":
+            writer.close()
+            return
+        try:
+            upstream_reader, upstream = await asyncio.open_connection(*self.target)
+        except OSError:
+            writer.close()
+            return
+        pair = (writer, upstream)
+        self._pairs.add(pair)
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            try:
+                while data := await src.read(65536):
+                    while self.mode == "hang":  # hold the bytes: the other side waits for an answer
+                        await asyncio.sleep(0.05)
+                    dst.write(data)
+                    await dst.drain()
+            except (OSError, asyncio.CancelledError):
+                pass
+            finally:
+                for w in pair:
+                    w.close()
+                self._pairs.discard(pair)
+
+        await asyncio.gather(pipe(reader, upstream), pipe(upstream_reader, writer))
+
+    async def _cut(self) -> None:
+        self.mode = "cut"
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        for pair in list(self._pairs):
+            for w in pair:
+                w.transport.abort()
+        self._pairs.clear()
+
+    async def _restore(self) -> None:
+        self.mode = "forward"
+        if self._server is None:
+            await self._listen()
+
+    def cut(self) -> None:
+        self._call(self._cut())
+
+    def hang(self) -> None:
+        self.mode = "hang"
+
+    def restore(self) -> None:
+        self._call(self._restore())
+
+    def close(self) -> None:
+        try:
+            self._call(self._cut())
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self._thread.join(5)
+
+
+async def connected(app, timeout: float = 30) -> None:
+    """Wait for an in-process service's broker link (made in the background) to be up: its topology
+    declared and its consumers subscribed."""
+
+    async def up() -> bool:
+        return app.state.link.connected
+
+    await eventually(up, timeout=timeout, what="the service's broker connection")

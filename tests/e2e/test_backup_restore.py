@@ -25,7 +25,7 @@ from shared.db import create_pool, unit_of_work
 from shared.messaging import EVENTS_EXCHANGE
 from shared.service import create_app
 from shared.settings import SERVICES
-from tests.support import PrivatePostgres, _pg_bin, eventually
+from tests.support import PrivatePostgres, _pg_bin, connected, eventually
 
 TOWN = "taihu.beifen"
 KEY = tokens.generate("EdDSA")
@@ -56,6 +56,7 @@ async def test_a_restored_backup_runs_verifies_its_audit_chains_and_publishes_no
     headers = {"authorization": f"Bearer {mint('office', Role.OFFICE, TOWN)}"}
     async with source.router.lifespan_context(source), httpx.AsyncClient(
             transport=httpx.ASGITransport(app=source), base_url="http://intake", headers=headers) as client:
+        await connected(source)
         ids = []
         for title in ("北坂村路灯", "北坂村路灯安装", "北坂村装路灯"):
             response = await client.post("/proposals", json={"year": 2024, "title": title, "channel": "grid", "location": "北坂村"})
@@ -102,6 +103,7 @@ async def test_a_restored_backup_runs_verifies_its_audit_chains_and_publishes_no
         restored_settings = settings.model_copy(update={"database_url": fresh.url})
         restored = create_app(INTAKE, restored_settings)
         async with restored.router.lifespan_context(restored):
+            await connected(restored)
             pool = restored.state.pool
             await eventually(lambda: pool.fetchval("SELECT true FROM inbox WHERE event_id = $1", waiting.id),
                              what="the event that waited in the outbox, published and handled after the restore")

@@ -17,7 +17,7 @@ from services.intake.app import SERVICE  # noqa: E402
 from shared import tracing  # noqa: E402
 from shared.auth import Role, mint  # noqa: E402
 from shared.service import create_app  # noqa: E402
-from tests.support import eventually  # noqa: E402
+from tests.support import connected, eventually  # noqa: E402
 
 TOWN = "taihu.zhuizong"
 
@@ -30,6 +30,7 @@ async def traced(settings):
     app = create_app(SERVICE, settings)
     try:
         async with app.router.lifespan_context(app):
+            await connected(app)
             client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://intake",
                                        headers={"authorization": f"Bearer {mint('office', Role.OFFICE, TOWN)}"})
             async with client:
