@@ -18,6 +18,7 @@ def exported() -> set[str]:
     import shared.http  # noqa: F401
     import shared.messaging  # noqa: F401
     import shared.operations  # noqa: F401
+    import shared.service  # noqa: F401  (the broker gauge)
 
     return {f"{m.name}{suffix}" for m in REGISTRY.collect() for suffix in SUFFIXES.get(m.type, ("",))}
 
