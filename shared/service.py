@@ -50,6 +50,7 @@ def create_app(service: Service, settings: Settings | None = None) -> FastAPI:
         await broker.start()
         relay = asyncio.create_task(run_relay(pool, broker, service.name, settings), name="outbox-relay")
         app.state.pool, app.state.broker, app.state.settings = pool, broker, settings
+        app.state.stopping = []  # called as the server begins to stop, before it waits for open responses
         background = [asyncio.create_task(task(app), name=getattr(task, "__qualname__", "task")) for task in service.tasks]
         if settings.env != "production":
             log.warning("development mode: tokens signed with the development key are accepted; "
@@ -113,7 +114,18 @@ def main(service: Service) -> None:
     if args.migrate:
         applied = migrate(settings, service.name, service.migrations)
         log.info("migrations applied", applied=applied)
-    uvicorn.run(
-        create_app(service, settings), host=args.host, port=args.port, log_config=None, access_log=False,
-        timeout_graceful_shutdown=5,
-    )
+    app = create_app(service, settings)
+    config = uvicorn.Config(app, host=args.host, port=args.port, log_config=None, access_log=False,
+                            timeout_graceful_shutdown=5)
+    Server(config).run()
+
+
+class Server(uvicorn.Server):
+    """uvicorn, telling the app that it stops before waiting for open responses to end: long
+    ones (the live view's streams) then end on their own, with a last event saying so."""
+
+    async def shutdown(self, sockets=None) -> None:
+        app = self.config.app
+        for stop in getattr(app.state, "stopping", []):
+            stop()
+        await super().shutdown(sockets)
