@@ -14,7 +14,7 @@ import re
 import time
 from uuid import UUID
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Header, Request
 from fastapi.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
@@ -67,7 +67,10 @@ class LiveStream(Response):
 
 @router.get("/sessions/{session_id}/live", response_class=StreamingResponse, operation_id="session_live",
             responses=problems(403, 404, 429, 503) | LIVE)
-async def live(session_id: UUID, request: Request, who: Principal = Depends(ANYONE)):
+async def live(session_id: UUID, request: Request, who: Principal = Depends(ANYONE),
+               last_event_id: str | None = Header(None, alias="last-event-id", description=(
+                   "the id of the last state event received: the current state follows unless it is that one; "
+                   "anything that is not an id this service sent is ignored"))):
     """Server-sent events for the presiding officer's console, the hall's screen and the deputies'
     devices: ``event: state`` with the session's status, seated and present, and for each vote its
     status, round, issued and cast so far (a few times a second at most), the tellers' shares
@@ -97,7 +100,7 @@ async def live(session_id: UUID, request: Request, who: Principal = Depends(ANYO
     if reason := client.revoked_by(w.absent, w.revoked):
         hub.leave(client)
         raise Problem(403, reason, "无权查看 Not allowed", "this credential no longer follows the session")
-    last = request.headers.get("last-event-id", "")
+    last = last_event_id or ""
     has_it = bool(EVENT_ID.match(last)) and last == w.event_id
     if w.status == "closed":
         if has_it:
