@@ -40,7 +40,7 @@ def site(site_settings, tmp_path_factory):
     env = {**os.environ, "PIAOJUE_BASE_PORT": str(site_settings.base_port), "PIAOJUE_DB_POOL_MAX": "4"}
     procs = processes.start(site_settings, processes.EVERYTHING, env=env, log_dir=tmp_path_factory.mktemp("site-logs"))
     try:
-        processes.wait_ready(site_settings, procs)
+        processes.wait_ready(site_settings, procs, broker=True)
         yield site_settings.url("web")
     finally:
         processes.stop(procs)
