@@ -372,3 +372,28 @@ async def test_a_client_that_does_not_read_is_dropped_and_resumes(settings, repl
                 "authorization": f"Bearer {office}", "last-event-id": last_id}) as resumed:
             current = await next_event(events(resumed))
             assert current["event"] == "state" and current["id"] != last_id and len(current["data"]["votes"]) == 40
+
+
+async def test_streams_stay_open_while_the_database_connection_is_lost_and_catch_up_after(settings, cluster):
+    import asyncpg
+
+    async with httpx.AsyncClient(timeout=30) as client:
+        town = Town(settings, client, "taihu.livedb")
+        session = await town.session(DEPUTIES)
+        office = town.token("office", Role.OFFICE)
+        async with client.stream("GET", live_url(settings.url("ballot"), session),
+                                 headers={"authorization": f"Bearer {office}"}) as live:
+            stream = events(live)
+            before = await next_event(stream)
+            # What a database restart does to the watcher: its connection is cut (the pool's are not
+            # touched here, so that the roll call below still goes through).
+            admin = await asyncpg.connect(settings.database_url)
+            try:
+                cut = await admin.fetchval("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                                           " WHERE application_name = 'piaojue-ballot-live' AND datname = current_database()")
+            finally:
+                await admin.close()
+            assert cut >= 1
+            await town.ok("POST", "ballot", f"/sessions/{session['id']}/roll-call", json={"absent": ["L0"]})
+            after = await next_event(stream, timeout=20)  # same stream: reconnected, re-read, sent
+            assert after["data"]["present"] == before["data"]["present"] - 1
