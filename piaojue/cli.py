@@ -334,6 +334,12 @@ def main(argv: list[str] | None = None) -> int:
                            "tally, close → certified, memory, and the raw asyncpg ceiling; last line JSON")
     add_bench_arguments(p)
     p.set_defaults(fn=cmd_bench)
+    from piaojue.bench import live as live_bench
+
+    p = benches.add_parser("live", help="C live-view clients (default 5,000) over S sessions on one ballot replica while "
+                           "1,000 ballots/s are cast: the live view's database queries/s, update and cast p99, RSS; last line JSON")
+    live_bench.add_arguments(p)
+    p.set_defaults(fn=live_bench.run)
     from piaojue import intake_bench
 
     p = benches.add_parser("duplicates", help="the intake duplicate detector on the labelled set: precision and recall "

@@ -56,6 +56,7 @@ class Principal(BaseModel):
     session: UUID | None = None  # a session's credential (deputy, display): good for that session only
     unit: Name | None = None  # a lead unit's own unit (牵头单位)
     credential: UUID | None = None  # a deputy's voting credential (revocable)
+    expires_at: int | None = None  # the token's exp (epoch seconds): a live stream ends then
     # Set by require(own=True), never by a token: this request may act in the caller's own
     # jurisdiction only, not in those below it.
     own: bool = False
@@ -166,7 +167,7 @@ async def verify(token: str, audiences: tuple[str, ...], settings: Settings | No
     try:
         return Principal(sub=claims["sub"], role=claims.get("role"), jurisdiction=claims.get("jurisdiction"),
                          name=claims.get("name") or "", term=claims.get("term"), session=claims.get("session"),
-                         unit=claims.get("unit"), credential=claims.get("cid"))
+                         unit=claims.get("unit"), credential=claims.get("cid"), expires_at=claims.get("exp"))
     except ValidationError as exc:
         raise TokenRefused("token-claims-invalid", f"claims: {', '.join(str(e['loc'][0]) for e in exc.errors())}") from exc
 

@@ -50,6 +50,7 @@ def create_app(service: Service, settings: Settings | None = None) -> FastAPI:
         link = BrokerLink(settings, service.consumers, pool, service.name)
         BROKER_CONNECTED.set_function(lambda: float(link.connected))  # read at each scrape
         app.state.pool, app.state.link, app.state.broker, app.state.settings = pool, link, link.broker, settings
+        app.state.stopping = []  # called as the server begins to stop, before it waits for open responses
         connecting = asyncio.create_task(link.run(), name="broker-link")
         relay = asyncio.create_task(run_relay(pool, link, service.name, settings), name="outbox-relay")
         background = [asyncio.create_task(task(app), name=getattr(task, "__qualname__", "task"))
@@ -143,7 +144,18 @@ def main(service: Service) -> None:
     if args.migrate:
         applied = migrate(settings, service.name, service.migrations)
         log.info("migrations applied", applied=applied)
-    uvicorn.run(
-        create_app(service, settings), host=args.host, port=args.port, log_config=None, access_log=False,
-        timeout_graceful_shutdown=5,
-    )
+    app = create_app(service, settings)
+    config = uvicorn.Config(app, host=args.host, port=args.port, log_config=None, access_log=False,
+                            timeout_graceful_shutdown=5)
+    Server(config).run()
+
+
+class Server(uvicorn.Server):
+    """uvicorn, telling the app that it stops before waiting for open responses to end: long
+    ones (the live view's streams) then end on their own, with a last event saying so."""
+
+    async def shutdown(self, sockets=None) -> None:
+        app = self.config.app
+        for stop in getattr(app.state, "stopping", []):
+            stop()
+        await super().shutdown(sockets)

@@ -67,6 +67,17 @@ class Settings(BaseSettings):
     web_secret: str = ""
     cookie_secure: bool = False
     web_session_minutes: int = 30
+    # The live view (GET /sessions/{id}/live, services/ballot/live_hub.py): a session's state is read
+    # at most once per ``live_read_seconds`` per replica, whatever the cast rate; idle streams get a
+    # heartbeat every ``live_heartbeat_seconds``; a client more than ``live_queue`` events behind is
+    # dropped (it resumes with Last-Event-ID); one caller holds at most ``live_streams_per_caller``
+    # streams per replica; every watched session is re-read every ``live_refresh_seconds`` anyway
+    # (a missed notification costs no more than that).
+    live_read_seconds: float = 0.25
+    live_heartbeat_seconds: float = 15.0
+    live_queue: int = 32
+    live_streams_per_caller: int = 8
+    live_refresh_seconds: float = 10.0
 
     # --- the audit chain's anchors (shared/audit.py, README "Audit trail"): the Ed25519 private JWK
     # that signs them (`piaojue keys generate`; its own key, not the token key), the public keys

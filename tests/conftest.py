@@ -13,6 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from shared import tokens
 
@@ -34,6 +35,12 @@ os.environ["PIAOJUE_ENV"] = "development"
 os.environ["PIAOJUE_RELAY_POLL_SECONDS"] = "0.2"
 # Small pools: a run starts a dozen service processes against one PostgreSQL (max_connections 100 by default).
 os.environ.setdefault("PIAOJUE_DB_POOL_MAX", "5")
+
+
+# Hypothesis' per-example deadline measures the machine, not the rule: on a shared 2-core machine
+# an example may take 300 ms. The examples themselves are what the property tests check.
+hypothesis_settings.register_profile("piaojue", deadline=None)
+hypothesis_settings.load_profile("piaojue")
 
 
 def _admin_url() -> str:

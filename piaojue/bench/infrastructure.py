@@ -26,15 +26,15 @@ def _stat(pid: int) -> tuple[str, float] | None:
     return raw[raw.index("(") + 1:raw.rindex(")")], (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _other_database(pid: int) -> bool:
+def _other_database(pid: int, name: str = NAME) -> bool:
     """A PostgreSQL backend serving another database ("postgres: 15/main: user db host(port) ...")."""
     with contextlib.suppress(OSError):
         cmd = Path(f"/proc/{pid}/cmdline").read_text()
-        return "(" in cmd and f" {NAME} " not in cmd
+        return "(" in cmd and f" {name} " not in cmd
     return False
 
 
-def cpu_snapshot(replicas: Sequence[int]) -> dict[Any, tuple[str, float]]:
+def cpu_snapshot(replicas: Sequence[int], database: str = NAME) -> dict[Any, tuple[str, float]]:
     """CPU seconds so far per process, grouped: the replicas, this process, PostgreSQL (the bench
     database's backends and the server's own processes), RabbitMQ; and under ``machine`` all CPU
     time on the machine, so that anything else (other databases' backends, a test suite, the
@@ -48,7 +48,7 @@ def cpu_snapshot(replicas: Sequence[int]) -> dict[Any, tuple[str, float]]:
             procs[pid] = ("replicas", cpu)
         elif pid == os.getpid():
             procs[pid] = ("bench", cpu)
-        elif comm.startswith("postgres") and not _other_database(pid):
+        elif comm.startswith("postgres") and not _other_database(pid, database):
             procs[pid] = ("postgres", cpu)
         elif comm.startswith(("beam", "erl_child", "epmd", "inet_gethost")):
             procs[pid] = ("rabbitmq", cpu)
@@ -89,45 +89,46 @@ def rabbitmqctl(*args: str, check: bool = True) -> None:
     subprocess.run(["rabbitmqctl", "-q", *args], check=check, capture_output=True, timeout=120)
 
 
-def fresh_infra(base: Any) -> Any:
-    """Drop and create the bench database and vhost; migrate. Returns the bench's settings."""
+def fresh_infra(base: Any, name: str = NAME) -> Any:
+    """Drop and create the bench database and vhost (``name``); migrate. Returns the bench's settings."""
     import psycopg
 
     from piaojue.services import migrate_all
 
     with psycopg.connect(_with_path(base.database_url, "/postgres"), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{NAME}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{NAME}"')
-    rabbitmqctl("delete_vhost", NAME, check=False)  # left over by a run that was killed
-    rabbitmqctl("add_vhost", NAME)
-    rabbitmqctl("set_permissions", "-p", NAME, urlsplit(base.amqp_url).username or "guest", ".*", ".*", ".*")
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    rabbitmqctl("delete_vhost", name, check=False)  # left over by a run that was killed
+    rabbitmqctl("add_vhost", name)
+    rabbitmqctl("set_permissions", "-p", name, urlsplit(base.amqp_url).username or "guest", ".*", ".*", ".*")
     settings = base.model_copy(update={
-        "database_url": _with_path(base.database_url, f"/{NAME}"), "amqp_url": _with_path(base.amqp_url, f"/{NAME}"),
+        "database_url": _with_path(base.database_url, f"/{name}"), "amqp_url": _with_path(base.amqp_url, f"/{name}"),
     })
     migrate_all(settings)
     return settings
 
 
-def drop_infra(base: Any, keep_db: bool) -> None:
+def drop_infra(base: Any, keep_db: bool, name: str = NAME) -> None:
     import psycopg
 
-    rabbitmqctl("delete_vhost", NAME, check=False)
+    rabbitmqctl("delete_vhost", name, check=False)
     if not keep_db:
         with psycopg.connect(_with_path(base.database_url, "/postgres"), autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{NAME}" WITH (FORCE)')
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def start_replicas(settings: Any, count: int, log_dir: Path) -> list[tuple[int, subprocess.Popen]]:
+def start_replicas(settings: Any, count: int, log_dir: Path, base_port: int = BASE_PORT,
+                   extra_env: dict[str, str] | None = None) -> list[tuple[int, subprocess.Popen]]:
     from piaojue import processes
 
     replicas: list[tuple[int, subprocess.Popen]] = []
     try:
         for i in range(count):
-            own = settings.model_copy(update={"base_port": BASE_PORT + 10 * i})
+            own = settings.model_copy(update={"base_port": base_port + 10 * i})
             (log_dir / f"replica{i}").mkdir(parents=True, exist_ok=True)
             # Tokens: the development issuer's key (or this environment's PIAOJUE_AUTH_*), which the replicas inherit.
             env = {"PIAOJUE_DATABASE_URL": own.database_url, "PIAOJUE_AMQP_URL": own.amqp_url,
-                   "PIAOJUE_BASE_PORT": str(own.base_port)}
+                   "PIAOJUE_BASE_PORT": str(own.base_port), **(extra_env or {})}
             procs = processes.start(own, ["ballot"], env=env, log_dir=log_dir / f"replica{i}")
             replicas.append((own.port("ballot"), procs["ballot"]))
             processes.wait_ready(own, procs, broker=True)

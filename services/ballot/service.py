@@ -16,4 +16,5 @@ router = APIRouter()
 for module in (cast, sessions, votes, tellers, publication, live, listing):  # listing: read-only lists for the pages
     router.include_router(module.router)
 
-SERVICE = Service("ballot", "票决", router, Path(__file__).parent / "migrations", [slates, projects, credentials])
+SERVICE = Service("ballot", "票决", router, Path(__file__).parent / "migrations", [slates, projects, credentials],
+                  tasks=[live.run])  # the live view's watcher (live_hub.py)

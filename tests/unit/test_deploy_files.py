@@ -146,6 +146,16 @@ def test_ballot_is_scalable_behind_a_proxy_with_a_fixed_port() -> None:
     assert "location = /proxy/health" in text and "/proxy/health" in " ".join(proxy["healthcheck"]["test"])
 
 
+def test_the_proxy_passes_the_live_view_through_unbuffered() -> None:
+    text = (DEPLOY / "nginx" / "ballot.conf").read_text(encoding="utf-8")
+    head = "location ~ ^/sessions/[^/]+/live$ {"
+    assert head in text, "no location for /sessions/{id}/live"
+    live = text.split(head, 1)[1].split("location ", 1)[0]
+    assert "proxy_buffering off;" in live and "proxy_cache off;" in live
+    assert re.search(r"proxy_read_timeout \d+[hm];", live)  # far longer than the 15 s heartbeat
+    assert re.match(r"^/sessions/[^/]+/live$", "/sessions/6f1c/live") and not re.match(r"^/sessions/[^/]+/live$", "/sessions/6f1c")
+
+
 def test_compose_environment_uses_only_settings_and_points_at_the_compose_hosts() -> None:
     services = compose()["services"]
     for name in ("migrate", *SERVICES):

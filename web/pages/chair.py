@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import RedirectResponse, StreamingResponse
+from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from starlette.datastructures import FormData
 
 from shared.auth import Role
@@ -46,9 +46,12 @@ class Calls:
     async def act(self, vote_id: UUID, action: str, key: str | None) -> dict[str, Any]:
         return await self.services.call("POST", "ballot", f"/votes/{vote_id}/{action}", self.token, key=key)
 
-    def live(self, session_id: UUID):
+    def live(self, session_id: UUID, last_event_id: str | None):
+        headers = {"authorization": f"Bearer {self.token}"}
+        if last_event_id and len(last_event_id) <= 64:  # the browser's EventSource resumes where it was
+            headers["last-event-id"] = last_event_id
         return self.services.client.stream("GET", f"{self.services.settings.url('ballot')}/sessions/{session_id}/live",
-                                           headers={"authorization": f"Bearer {self.token}"}, timeout=None)
+                                           headers=headers, timeout=None)
 
 
 def _current(session: dict[str, Any]) -> dict[str, Any] | None:
@@ -99,10 +102,17 @@ async def big_screen(session_id: UUID, request: Request, who: Visitor = Depends(
 
 @router.get("/live/{session_id}")
 async def live(session_id: UUID, request: Request, who: Visitor = Depends(CHAIR)):
-    """The ballot service's live stream, relayed (issued and cast counts, never a partial tally)."""
+    """The ballot service's live stream, relayed (issued and cast counts, never a partial tally).
+    The browser's Last-Event-ID goes with it; when the stream ends because the access token ran
+    out, the EventSource reconnects here and the page session renews the token first (``signed_in``),
+    so a page whose sign-in is renewed keeps following. 204 (a closed session the page has seen
+    to its end) stops the EventSource."""
     calls = Calls(request, who)
-    stream = calls.live(session_id)
+    stream = calls.live(session_id, request.headers.get("last-event-id"))
     response = await stream.__aenter__()
+    if response.status_code == 204:
+        await stream.__aexit__(None, None, None)
+        return Response(status_code=204)
     if response.status_code != 200:
         await response.aread()
         await stream.__aexit__(None, None, None)

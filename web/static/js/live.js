@@ -8,6 +8,13 @@
   const set = (scope, name, value) => {
     for (const el of scope.querySelectorAll(`[data-live="${name}"]`)) if (el.textContent !== String(value)) el.textContent = value;
   };
+  // The stream's last event says why it ends: for good (session closed, credential revoked, deputy
+  // absent: show the final page), or to be resumed (token renewed, replica restarting, too far
+  // behind): the EventSource then reconnects by itself with Last-Event-ID.
+  source.addEventListener("end", (event) => {
+    const end = JSON.parse(event.data);
+    if (!end.reconnect) { source.close(); location.reload(); }
+  });
   source.addEventListener("state", (event) => {
     const state = JSON.parse(event.data);
     set(document, "present", state.present);
