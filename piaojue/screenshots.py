@@ -20,7 +20,7 @@ import httpx
 
 from piaojue import processes, scenario
 from piaojue.scenario.client import AlreadyPlayed, Api, set_tellers
-from piaojue.scenario.fuyu import TERM, YEAR, ballot_for, deputies
+from piaojue.scenario.fuyu import TERM, YEAR, deputies
 from piaojue.services import migrate_all
 from shared.auth import Role
 from shared.settings import Settings, get_settings
@@ -53,31 +53,56 @@ def sign_in(page, base: str, role: str, sub: str, jurisdiction: str = scenario.T
     page.wait_for_load_state()
 
 
+LIVE_TITLES = ["城东社区健身步道", "联丰村文化礼堂修缮", "新仓村污水管网延伸", "镇区农贸市场雨棚"]
+
+
+async def fresh_slate(api: Api, office: str, year: int) -> dict[str, Any]:
+    """A slate of its own for the live vote (the year's slate is already voted and certified):
+    proposals entered and screened, the slate published and sent to the ballot service."""
+    from piaojue.scenario.client import wait_for
+    from piaojue.scenario.intake import SCREENING
+
+    ids = []
+    for title in LIVE_TITLES:
+        proposal = await api.call("POST", "intake", "/proposals", office, {"year": year, "title": title, "channel": "grid",
+                                                                            "location": "孚玉镇"})
+        for stage in SCREENING:
+            await api.call("POST", "intake", f"/proposals/{proposal['id']}/screening", office, {"to": stage})
+        ids.append(proposal["id"])
+    slate = await api.call("POST", "intake", "/slates", office, {"title": f"孚玉镇{year}年民生实事候选项目", "year": year,
+                                                                  "seats": 3, "proposal_ids": ids})
+    if slate["notices"] and slate["status"] != "published":  # under public notice (the year's setting): sent after it
+        slate = await api.call("POST", "intake", f"/slates/{slate['id']}/send", office,
+                               {"override_reason": f"公示已于{year}年1月2日至8日张贴期满，本系统补录"})
+    await wait_for("the slate to reach the ballot service", lambda: api.ok("ballot", f"/slates/{slate['id']}", office))
+    return slate
+
+
 async def live_vote(settings: Settings, town: str) -> dict[str, Any]:
-    """One more sitting with the year's slate open for voting, a few ballots cast: what the
+    """One more sitting, the next year's slate open for voting, a few ballots cast: what the
     ballot, the console and the big screen show while a vote runs."""
     async with httpx.AsyncClient(timeout=30) as client:
         api = Api(settings, client, town)
         office, chair = api.token("fuyu-office", Role.OFFICE), api.token("fuyu-presidium", Role.PRESIDING)
-        slates = await api.call("GET", "ballot", "/slates", office, params={"year": YEAR})
+        slate = await fresh_slate(api, office, YEAR + 1)
         session = await api.call("POST", "ballot", "/sessions", office,
-                                 {"name": "孚玉镇第十九届人民代表大会第四次会议（演示）", "year": YEAR, "term": TERM})
+                                 {"name": "孚玉镇第十九届人民代表大会第六次会议（演示）", "year": YEAR + 1, "term": TERM})
         present = [d["deputy_id"] for d in deputies()][:50]
         await api.call("POST", "ballot", f"/sessions/{session['id']}/roll-call", office, {"present": present})
-        vote = await api.call("POST", "ballot", f"/sessions/{session['id']}/votes", office, {"slate_id": slates[-1]["id"]})
+        vote = await api.call("POST", "ballot", f"/sessions/{session['id']}/votes", office, {"slate_id": slate["id"]})
         await set_tellers(api, chair, session, {})  # 监票人: a secret electronic round opens only with them
         await api.call("POST", "ballot", f"/votes/{vote['id']}/open", chair)
         paper = await api.call("GET", "ballot", f"/votes/{vote['id']}/ballot-paper", office)
         rng = random.Random(1)
-        candidates = [{"candidate_id": c["id"], "title": c["title"]} for c in paper["candidates"]]
         for deputy in present[10:41]:
+            liked = rng.sample([c["id"] for c in paper["candidates"]], k=3)
+            marks = {c["id"]: "for" if c["id"] in liked else rng.choice(["against", "abstain"]) for c in paper["candidates"]}
             await api.call("POST", "ballot", f"/votes/{vote['id']}/ballots",
-                           api.token(deputy, Role.DEPUTY, session=session["id"], term=TERM),
-                           {"marks": ballot_for(rng, candidates)})
+                           api.token(deputy, Role.DEPUTY, session=session["id"], term=TERM), {"marks": marks})
         projects = await api.call("GET", "supervision", "/projects", office, params={"year": YEAR})
         sessions = await api.call("GET", "ballot", "/sessions", office)
         code = (await api.call("GET", "intake", "/proposals", office, params={"year": YEAR}))[0]["code"]
-        return {"session": session["id"], "vote": vote["id"], "slate": slates[-1]["id"], "projects": projects, "code": code,
+        return {"session": session["id"], "vote": vote["id"], "slate": slate["id"], "projects": projects, "code": code,
                 "certified_session": next(s["id"] for s in sessions if s["name"].endswith("第四次会议")),
                 "certified_vote": next(v["id"] for s in sessions if s["name"].endswith("第四次会议") for v in s["votes"])}
 
