@@ -41,16 +41,42 @@ def launch(playwright):
     return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
 
 
-def sign_in(page, base: str, role: str, sub: str, jurisdiction: str = scenario.TOWN, name: str = "") -> None:
-    """Through the development sign-in page, as a person would (web/auth.py)."""
+PASSWORD = "Fuyu-pages-2024-demo"  # the demo's and the tests' accounts (made through identity's API below)
+
+
+def add_accounts(settings: Settings, people: list[tuple[str, str, str, str, str]], password: str = PASSWORD) -> None:
+    """Accounts at the identity service, as the county's administrator makes them
+    (``POST /accounts``; ``piaojue users add`` does the same): (username, display name, role,
+    jurisdiction, unit). One that exists already is left as it is."""
+    from shared.auth import mint
+
+    with httpx.Client(timeout=30) as client:
+        for username, display_name, role, jurisdiction, unit in people:
+            county = jurisdiction.split(".")[0]
+            admin = mint("county-admin", Role.ADMIN, county)
+            response = client.post(f"{settings.url('identity')}/accounts", headers={"authorization": f"Bearer {admin}"},
+                                   json={"username": username, "display_name": display_name, "password": password,
+                                         "grants": [{"role": role, "jurisdiction": jurisdiction, "unit": unit}]})
+            if response.status_code not in (201, 409):
+                raise RuntimeError(f"account {username}: {response.status_code} {response.text}")
+
+
+def sign_in(page, base: str, username: str, password: str = PASSWORD) -> None:
+    """The sign-in page, as a person uses it: account and password, checked by identity."""
     page.goto(f"{base}/signin")
-    page.check(f'input[name="role"][value="{role}"]')
-    page.fill('input[name="jurisdiction"]', jurisdiction)
-    page.fill('input[name="sub"]', sub)
-    if name:
-        page.fill('input[name="name"]', name)
-    page.click('form[action="/signin/development"] button[type="submit"]')
-    page.wait_for_load_state()
+    page.fill('input[name="username"]', username)
+    page.fill('input[name="password"]', password)
+    page.click('form[action="/signin"] button[type="submit"]')
+    page.wait_for_url(lambda url: "/signin" not in url)
+
+
+def check_in(page, base: str, code: str, deputy_id: str, personal_code: str = "2468") -> None:
+    """签到 on the deputy's own phone: the hall's check-in code, the deputy id, a personal code."""
+    page.goto(f"{base}/checkin?code={code}")
+    page.fill('input[name="deputy_id"]', deputy_id)
+    page.fill('input[name="personal_code"]', personal_code)
+    page.click('form[action="/checkin"] button[type="submit"]')
+    page.wait_for_url(f"{base}/vote")
 
 
 LIVE_TITLES = ["城东社区健身步道", "联丰村文化礼堂修缮", "新仓村污水管网延伸", "镇区农贸市场雨棚"]

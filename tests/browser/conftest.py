@@ -44,3 +44,26 @@ def site(site_settings, tmp_path_factory):
         yield site_settings.url("web")
     finally:
         processes.stop(procs)
+
+
+PEOPLE = [  # (account, name, role, jurisdiction, unit): made once at identity, as the county's administrator would
+    ("fuyu-office", "孚玉镇人大办", "office", "taihu.fuyu", ""),
+    ("fuyu-presidium", "孚玉镇大会主席团", "presiding", "taihu.fuyu", ""),
+    ("fuyu-t1", "监票人甲", "teller", "taihu.fuyu", ""),
+    ("fuyu-t2", "监票人乙", "teller", "taihu.fuyu", ""),
+    ("fuyu-t3", "监票人丙", "teller", "taihu.fuyu", ""),
+    ("fuyu-chengjian", "镇城建办", "lead_unit", "taihu.fuyu", "镇城建办"),
+    ("taihu-kaohe", "县人大考核组", "county", "taihu", ""),
+    ("kb-office", "人大办", "office", "taihu.kb", ""),
+    ("kp1-teller", "监票人", "teller", "taihu.kp1", ""),
+    ("kp2-teller", "监票人", "teller", "taihu.kp2", ""),
+]
+
+
+@pytest.fixture(scope="session")
+def people(site, site_settings):
+    """Everyone's account, at the identity service (password: piaojue.screenshots.PASSWORD)."""
+    from piaojue.screenshots import add_accounts
+
+    add_accounts(site_settings, PEOPLE)
+    return {p[0]: p for p in PEOPLE}
