@@ -47,23 +47,29 @@ PASSWORD = "Fuyu-pages-2024-demo"  # the demo's and the tests' accounts (made th
 def add_accounts(settings: Settings, people: list[tuple[str, str, str, str, str]], password: str = PASSWORD) -> None:
     """Accounts at the identity service, as the county's administrator makes them
     (``POST /accounts``; ``piaojue users add`` does the same): (username, display name, role,
-    jurisdiction, unit). One that exists already is left as it is."""
+    jurisdiction, unit). One that exists already is left as it is. A few at a time: each
+    password is hashed with argon2id, which takes its time on purpose."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from shared.auth import mint
 
-    with httpx.Client(timeout=30) as client:
-        for username, display_name, role, jurisdiction, unit in people:
-            county = jurisdiction.split(".")[0]
-            admin = mint("county-admin", Role.ADMIN, county)
-            response = client.post(f"{settings.url('identity')}/accounts", headers={"authorization": f"Bearer {admin}"},
-                                   json={"username": username, "display_name": display_name, "password": password,
-                                         "grants": [{"role": role, "jurisdiction": jurisdiction, "unit": unit}]})
-            if response.status_code not in (201, 409):
-                raise RuntimeError(f"account {username}: {response.status_code} {response.text}")
+    def add(person: tuple[str, str, str, str, str]) -> None:
+        username, display_name, role, jurisdiction, unit = person
+        admin = mint("county-admin", Role.ADMIN, jurisdiction.split(".")[0])
+        response = httpx.post(f"{settings.url('identity')}/accounts", headers={"authorization": f"Bearer {admin}"}, timeout=60,
+                              json={"username": username, "display_name": display_name, "password": password,
+                                    "grants": [{"role": role, "jurisdiction": jurisdiction, "unit": unit}]})
+        if response.status_code not in (201, 409):
+            raise RuntimeError(f"account {username}: {response.status_code} {response.text}")
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(add, people))
 
 
-def sign_in(page, base: str, username: str, password: str = PASSWORD) -> None:
-    """The sign-in page, as a person uses it: account and password, checked by identity."""
-    page.goto(f"{base}/signin")
+def sign_in(page, base: str, username: str, password: str = PASSWORD, next: str = "/") -> None:
+    """The sign-in page, as a person uses it: account and password, checked by identity; then on
+    to ``next`` (where the person was going)."""
+    page.goto(f"{base}/signin?next={next}")
     page.fill('input[name="username"]', username)
     page.fill('input[name="password"]', password)
     page.click('form[action="/signin"] button[type="submit"]')

@@ -12,6 +12,13 @@ LANGS = ("zh", "en")
 
 EN = {
     # sign-in, the big screen, tellers, receipts (issue 9, second pass)
+    "本机已绑定为 {d} 的座席平板：请退出，由代表在本机输入个人码签到。":
+        "This computer is bound as {d}'s seat tablet: sign out and let the deputy check in here with their personal code.",
+    "已重置 {d} 的个人码：代表下次签到时设置新的个人码。": "{d}'s personal code is reset: the deputy sets a new one at the next check-in.",
+    "本机绑定为座席平板": "Bind this computer as a seat tablet", "重置个人码": "Reset the personal code",
+    "没有手机的代表：在座席平板上登录人大办账号，绑定后退出，代表在平板上签到。人大办不接触代表的投票凭证。":
+        "A deputy without a phone: sign in as the office on the seat's tablet, bind it, sign out; the deputy checks in on the tablet. "
+        "The office never touches a deputy's voting credential.",
     "一人多个身份时选择": "If you hold several roles, choose one", "默认": "Default",
     "账号由县人大统一开通；忘记密码请联系管理员重置。": "Accounts are opened by the county congress; if you forget your password, ask an administrator to reset it.",
     "本机用作大屏": "Use this computer as the big screen",

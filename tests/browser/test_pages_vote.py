@@ -280,6 +280,19 @@ def test_a_deputy_checks_in_on_their_own_phone_and_votes_and_a_second_phone_is_r
     row.get_by_role("button", name="撤销").click()
     expect(office.locator("#credentials ~ .table-wrap tr", has_text="K8")).to_contain_text("已撤销")
 
+    # A deputy without a phone: the office binds the seat's tablet (recorded), signs out, the deputy checks in on it
+    tablet = browser.new_context(locale="zh-CN").new_page()
+    sign_in(tablet, site, "kb-office", next=f"/office/sessions/{vote['session']}")
+    form = tablet.locator('form[action$="/tablet"]')
+    form.locator('input[name="deputy_id"]').fill("K10")
+    form.get_by_role("button", name="本机绑定为座席平板").click()
+    expect(tablet.locator("#tablet-bound")).to_contain_text("K10")
+    tablet.get_by_role("button", name="退出").click()
+    check_in(tablet, site, code, "K10", "1357")
+    expect(tablet.locator("a.tile")).to_have_count(1)
+    office.goto(f"{site}/office/sessions/{vote['session']}")
+    expect(office.locator("#credentials ~ .table-wrap tr", has_text="K10")).to_contain_text("座席平板")
+
 
 def test_staff_sign_in_with_their_account_and_a_wrong_password_is_refused_in_words(site, browser, site_settings):
     from shared.auth import Role, mint

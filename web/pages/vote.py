@@ -32,15 +32,14 @@ class Calls:
         self.services: Services = request.app.state.services
         self.request, self.who, self.token = request, who, who.token
 
-    async def open_votes(self) -> list[dict[str, Any]]:
+    async def votes(self) -> list[dict[str, Any]]:
+        """The votes of the deputy's session (a voting credential lists its own session only)."""
         sessions = await self.services.call("GET", "ballot", "/sessions", self.token)
-        return [{**v, "session": s["name"]} for s in sessions for v in s["votes"]
-                if v["status"] == "open" and v["mode"] == "electronic"]
+        return [{**v, "session": s["name"]} for s in sessions for v in s["votes"]]
 
     async def certified_votes(self) -> list[dict[str, Any]]:
-        """Votes whose receipts can be checked: certified, sealed when cast (the deputy's receipt is their tracker)."""
-        sessions = await self.services.call("GET", "ballot", "/sessions", self.token)
-        return [{**v, "session": s["name"]} for s in sessions for v in s["votes"] if v["status"] == "certified"]
+        """Votes whose receipts can be checked: certified (the deputy's receipt is their ballot's tracker)."""
+        return [v for v in await self.votes() if v["status"] == "certified"]
 
     async def receipt(self, vote_id: str, tracker: str) -> dict[str, Any]:
         return await self.services.call("GET", "ballot", f"/votes/{vote_id}/receipts/{tracker}", self.token)
@@ -70,8 +69,10 @@ def _marks(form: FormData, paper: dict[str, Any]) -> dict[str, str]:
 
 @router.get("/vote")
 async def my_votes(request: Request, who: Visitor = Depends(DEPUTY)):
-    calls = Calls(request, who)
-    return render(request, "vote_list.html", {"votes": await calls.open_votes(), "certified": await calls.certified_votes()})
+    votes = await Calls(request, who).votes()
+    return render(request, "vote_list.html", {
+        "votes": [v for v in votes if v["status"] == "open" and v["mode"] == "electronic"],
+        "certified": [v for v in votes if v["status"] == "certified"]})
 
 
 @router.get("/vote/receipt")
