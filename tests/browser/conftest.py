@@ -15,7 +15,25 @@ from piaojue.screenshots import CHROMIUM, launch
 
 
 @pytest.fixture(scope="session")
-def browser():
+def site_settings(settings):
+    return settings.model_copy(update={"base_port": settings.base_port + 20})
+
+
+@pytest.fixture(scope="session")
+def cluster(site_settings, tmp_path_factory):
+    """The services and the pages, started on this run's database and vhost (not yet ready)."""
+    # a small pool each: the machine's PostgreSQL is shared, and these pages need few connections
+    env = {**os.environ, "PIAOJUE_BASE_PORT": str(site_settings.base_port), "PIAOJUE_DB_POOL_MAX": "4"}
+    procs = processes.start(site_settings, processes.EVERYTHING, env=env, log_dir=tmp_path_factory.mktemp("site-logs"))
+    try:
+        yield procs
+    finally:
+        processes.stop(procs)
+
+
+@pytest.fixture(scope="session")
+def browser(cluster):
+    """Chromium, launched while the services start."""
     if not Path(CHROMIUM).exists():
         pytest.fail("Debian's chromium is missing: run deploy/local/setup.sh (apt-get install chromium fonts-noto-cjk)")
     from playwright.sync_api import sync_playwright
@@ -29,21 +47,10 @@ def browser():
 
 
 @pytest.fixture(scope="session")
-def site_settings(settings):
-    return settings.model_copy(update={"base_port": settings.base_port + 20})
-
-
-@pytest.fixture(scope="session")
-def site(site_settings, tmp_path_factory):
-    """The services and the pages, on this run's database and vhost; the pages' base URL."""
-    # a small pool each: the machine's PostgreSQL is shared, and these pages need few connections
-    env = {**os.environ, "PIAOJUE_BASE_PORT": str(site_settings.base_port), "PIAOJUE_DB_POOL_MAX": "4"}
-    procs = processes.start(site_settings, processes.EVERYTHING, env=env, log_dir=tmp_path_factory.mktemp("site-logs"))
-    try:
-        processes.wait_ready(site_settings, procs)
-        yield site_settings.url("web")
-    finally:
-        processes.stop(procs)
+def site(cluster, browser, site_settings):
+    """The pages' base URL, once everything answers."""
+    processes.wait_ready(site_settings, cluster)
+    return site_settings.url("web")
 
 
 PEOPLE = [  # (account, name, role, jurisdiction, unit): made once at identity, as the county's administrator would

@@ -40,9 +40,12 @@ def watch(page) -> list[str]:
     return problems
 
 
+_CLIENT = httpx.Client(timeout=60)  # one connection pool for the set-up calls
+
+
 def api(settings, method: str, service: str, path: str, sub: str, role: Role, town: str, json: Any = None) -> Any:
-    response = httpx.request(method, settings.url(service) + path, json=json, timeout=60,
-                             headers={"authorization": f"Bearer {mint(sub, role, town)}", "idempotency-key": str(uuid.uuid4())})
+    response = _CLIENT.request(method, settings.url(service) + path, json=json,
+                               headers={"authorization": f"Bearer {mint(sub, role, town)}", "idempotency-key": str(uuid.uuid4())})
     assert response.status_code < 300, f"{method} {path}: {response.status_code} {response.text}"
     return response.json()
 
@@ -51,8 +54,8 @@ def checkin_code(settings, town: str, session_id: str) -> str:
     """The session's check-in code, once identity has heard of the session (an event from the ballot service)."""
     token = mint("office", Role.OFFICE, town)
     for _ in range(200):
-        response = httpx.get(f"{settings.url('identity')}/sessions/{session_id}/checkin-code", timeout=30,
-                             headers={"authorization": f"Bearer {token}"})
+        response = _CLIENT.get(f"{settings.url('identity')}/sessions/{session_id}/checkin-code",
+                               headers={"authorization": f"Bearer {token}"})
         if response.status_code == 200:
             return response.json()["code"]
         time.sleep(0.05)
