@@ -91,19 +91,29 @@ async def count(pool, vote_id: UUID, round_: int, public: bytes, executor: Proce
             shares.append((share.index, chosen.open(_keys[(vote_id, round_)], sealed, sealing.presented_info(info, teller_id))))
         private = sealing.recover_private_key(key["suite"], key["public_key"], shares[:key["threshold"]], info)
         opening = time.perf_counter()
-        opened = await _open_all(conn, key["suite"], private, info, vote_id, round_, executor)
+        trackers, plain = await _open_all(conn, key["suite"], private, info, vote_id, round_, executor)
         del private
-        open_ms, n = 1000 * (time.perf_counter() - opening), len(opened)
-        unopened = await _record(uow, vote, opened)
+        open_ms, n = 1000 * (time.perf_counter() - opening), len(plain)
+        unopened = await _record(uow, vote, trackers, plain)
     log.info("round counted", vote_id=str(vote_id), round=round_, ballots=n, unopened=unopened, open_ms=round(open_ms, 1),
              count_ms=round(1000 * (time.perf_counter() - started), 1), workers=(os.cpu_count() or 2) if executor is not None else 0)
 
 
 async def _open_all(conn, suite_name: str, private: bytes, info: bytes, vote_id: UUID, round_: int,
-                    executor: ProcessPoolExecutor | None) -> list[tuple[str, str | None]]:
+                    executor: ProcessPoolExecutor | None) -> tuple[list[str], list[str | None]]:
     """Every sealed ballot of the round, read in batches and opened as they come (on the workers, one
-    per core, for a large round): (tracker, ballot or None)."""
+    per core, for a large round): the trackers, and the ballots (None: did not open) in the same
+    order. Each distinct ballot is kept once: a large round has few patterns, so 100,000 ballots
+    cost their trackers and a list, not 100,000 strings and pairs (the replica's peak memory)."""
     loop = asyncio.get_running_loop()
+    trackers: list[str] = []
+    plain: list[str | None] = []
+    patterns: dict[str, str] = {}
+
+    def keep(part: list[tuple[str, str | None]]) -> None:
+        for tracker, ballot in part:
+            trackers.append(tracker)
+            plain.append(None if ballot is None else patterns.setdefault(ballot, ballot))
 
     def start(batch: list[bytes]) -> asyncio.Future:
         if executor is not None:
@@ -112,26 +122,32 @@ async def _open_all(conn, suite_name: str, private: bytes, info: bytes, vote_id:
         done.set_result(sealing.open_batch(suite_name, private, info, batch))
         return done
 
-    parts, batch = [], []
+    pending: list[asyncio.Future] = []
+    batch: list[bytes] = []
     async for row in conn.cursor("SELECT sealed FROM sealed_ballots WHERE vote_id = $1 AND round = $2", vote_id, round_,
                                  prefetch=BATCH):
         batch.append(row[0])
         if len(batch) == BATCH:
-            parts.append(start(batch))
+            pending.append(start(batch))
             batch = []
+        while pending and pending[0].done():  # take each opened batch in as soon as it is back
+            keep(pending.pop(0).result())
     if batch:
-        parts.append(start(batch))
-    return [one for part in await asyncio.gather(*parts) for one in part]
+        pending.append(start(batch))
+    for part in pending:
+        keep(await part)
+    return trackers, plain
 
 
-async def _record(uow, vote: Vote, opened: list[tuple[str, str | None]]) -> int:
-    """Shuffle, store unlinked, delete the sealed rows, count. Returns how many did not open."""
+async def _record(uow, vote: Vote, trackers: list[str], plain: list[str | None]) -> int:
+    """Shuffle, store unlinked, delete the sealed rows, count. Returns how many did not open. The
+    lists are the caller's, sorted and shuffled in place rather than copied."""
     conn, round_ = uow.conn, vote.current
     candidates = [UUID(c) for c in round_.candidates]
-    trackers = sorted(t for t, _ in opened)
-    patterns: dict[str, str] = {}  # one string per distinct ballot: a large round has few patterns
-    plain = [patterns.setdefault(b, b) if ballots.readable(b, len(candidates), vote.kind) else None for _, b in opened]
-    opened.clear()  # the list is the caller's: empty it rather than keep two copies
+    trackers.sort()
+    for i, b in enumerate(plain):
+        if not ballots.readable(b, len(candidates), vote.kind):
+            plain[i] = None
     secrets.SystemRandom().shuffle(plain)
     await conn.copy_records_to_table("ballots", records=((vote.id, round_.number, b) for b in plain),
                                      columns=["vote_id", "round", "ballot"])

@@ -12,7 +12,8 @@ from services.ballot.routes import publication, sessions, tellers, votes
 from shared.service import Service
 
 router = APIRouter()
-for module in (sessions, votes, cast, tellers, publication, live, listing):  # listing: read-only lists for the pages
+# The cast first: a request is matched against the routes in order, and the cast is the hot path.
+for module in (cast, sessions, votes, tellers, publication, live, listing):  # listing: read-only lists for the pages
     router.include_router(module.router)
 
 SERVICE = Service("ballot", "票决", router, Path(__file__).parent / "migrations", [slates, projects, credentials])

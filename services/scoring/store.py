@@ -189,11 +189,15 @@ async def enqueue_deliveries(conn, assessment_id: UUID, jurisdiction: str, body:
     return len(rows)
 
 
-async def due_deliveries(conn, now: datetime, limit: int) -> list[asyncpg.Record]:
+async def claim_due(conn, now: datetime, limit: int, lease_until: datetime) -> list[asyncpg.Record]:
+    """Deliveries due at ``now``, claimed until ``lease_until`` (their next attempt is moved there),
+    so that the POSTs happen outside any transaction and another replica skips them meanwhile; a
+    replica that dies mid-POST leaves them due again when the lease ends."""
     return await conn.fetch(
-        "SELECT d.*, s.url, s.secret FROM webhook_deliveries d JOIN webhook_subscribers s ON s.id = d.subscriber_id"
-        " WHERE d.status = 'pending' AND d.next_attempt_at <= $1 ORDER BY d.next_attempt_at LIMIT $2"
-        " FOR UPDATE OF d SKIP LOCKED", now, limit)
+        "UPDATE webhook_deliveries d SET next_attempt_at = $3 FROM webhook_subscribers s,"
+        " (SELECT id FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= $1"
+        "  ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED) due"
+        " WHERE d.id = due.id AND s.id = d.subscriber_id RETURNING d.*, s.url, s.secret", now, limit, lease_until)
 
 
 async def record_attempt(conn, delivery_id: UUID, at: datetime, status_code: int | None, error: str | None,

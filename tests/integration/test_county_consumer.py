@@ -10,8 +10,9 @@ import json
 import time
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from uuid import uuid4
+from uuid import UUID, uuid4
 
+import asyncpg
 import httpx
 from faststream.rabbit import RabbitExchange
 
@@ -102,12 +103,22 @@ async def test_a_projects_events_published_in_reverse_order_are_parked_then_appl
 
 class Outage(httpx.AsyncBaseTransport):
     """The county system's side of the wire: answers 500 while ``down``, else reaches the real
-    receiver. Keeps the last request it passed on, to replay it."""
+    receiver. Keeps the last request it passed on, to replay it. While each POST is in flight it
+    tries to lock the delivery's row from another connection: the sender must hold no lock (and
+    no transaction) across the network."""
 
-    def __init__(self) -> None:
-        self.down, self.inner, self.last = True, httpx.AsyncHTTPTransport(), None
+    def __init__(self, pool) -> None:
+        self.down, self.inner, self.last, self.pool = True, httpx.AsyncHTTPTransport(), None, pool
+        self.locked_during_post = 0
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        async with self.pool.acquire() as conn, conn.transaction():
+            try:
+                await conn.execute("SET LOCAL lock_timeout = '100ms'")
+                await conn.fetchval("SELECT 1 FROM webhook_deliveries WHERE id = $1 FOR UPDATE NOWAIT",
+                                    UUID(request.headers[webhooks.DELIVERY]))
+            except asyncpg.LockNotAvailableError:
+                self.locked_during_post += 1
         if self.down:
             return httpx.Response(500, text="县考核系统维护中")
         self.last = (dict(request.headers), await request.aread())
@@ -116,7 +127,7 @@ class Outage(httpx.AsyncBaseTransport):
 
 async def test_a_receiver_answering_500_for_an_hour_loses_nothing_alerts_once_and_refuses_replays(settings, receiver):
     pool = await create_pool(settings, "scoring")
-    town, outage = "taihu.huating", Outage()
+    town, outage = "taihu.huating", Outage(pool)
     try:
         async with unit_of_work(pool, "scoring") as uow:
             await store.add_subscriber(uow.conn, town, "县考核系统", f"{receiver.url}/webhooks/assessments", receiver.secret)
@@ -140,6 +151,7 @@ async def test_a_receiver_answering_500_for_an_hour_loses_nothing_alerts_once_an
             assert gaps == sorted(gaps) and gaps[0] >= 10  # back-off
             assert row["alerted_at"] == log[webhooks.ALERT_AFTER - 1]["at"]  # alerted at the 5th failure, once
             assert sender.ALERTS._value.get() == alerts_before + 1
+            assert outage.locked_during_post == 0
             assert (await httpx.AsyncClient().get(f"{receiver.url}/assessments")).json() == []
 
             # The county's system is back: the next retry delivers; the receiver verified and stored it.
