@@ -188,8 +188,8 @@ async def check_in_page(request: Request, code: str = ""):
     from web.ui import render
 
     response = render(request, "checkin.html", {"code": code[:20]}, light=True)
-    if not _device_key(request):
-        _set_device(response, secrets.token_urlsafe(32))
+    if not device_key(request):
+        set_device(response, secrets.token_urlsafe(32))
     return response
 
 
@@ -198,7 +198,7 @@ async def check_in_form(request: Request, form: Annotated[FormData, Depends(chec
     from web.ui import render
 
     code, deputy_id = str(form.get("code", "")).strip()[:20], str(form.get("deputy_id", "")).strip()[:64]
-    personal_code, device = str(form.get("personal_code", "")).strip()[:12], _device_key(request) or secrets.token_urlsafe(32)
+    personal_code, device = str(form.get("personal_code", "")).strip()[:12], device_key(request) or secrets.token_urlsafe(32)
     try:
         request.state.visitor_out = await check_in(request, code, deputy_id, personal_code, device)
     except ServiceRefused as exc:
@@ -206,19 +206,19 @@ async def check_in_form(request: Request, form: Annotated[FormData, Depends(chec
                           status=exc.status if exc.status < 500 else 502)
     else:
         response = RedirectResponse("/vote", status_code=303)
-    _set_device(response, device)
+    set_device(response, device)
     return response
 
 
 DEVICE = "pj_device"  # the phone's own key for its voting credential: made here once, kept by the phone
 
 
-def _device_key(request: Request) -> str | None:
+def device_key(request: Request) -> str | None:
     key = request.cookies.get(DEVICE)
     return key if key and 32 <= len(key) <= 256 and re.fullmatch(r"[A-Za-z0-9_-]+", key) else None
 
 
-def _set_device(response, key: str) -> None:
+def set_device(response, key: str) -> None:
     response.set_cookie(DEVICE, key, max_age=400 * 86400, httponly=True, samesite="lax", secure=get_settings().cookie_secure)
 
 

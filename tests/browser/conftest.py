@@ -13,6 +13,11 @@ import pytest
 from piaojue import processes
 from piaojue.screenshots import CHROMIUM, launch
 
+# What a page is expected to show, it shows within 15 s: a busy CI machine (or one shared by
+# several runs) can take more than Playwright's 5 s to count a sealed round or relay an event;
+# a passing expectation returns as soon as it holds, so this costs nothing when all is well.
+EXPECT_TIMEOUT_MS = 15_000
+
 
 @pytest.fixture(scope="session")
 def site_settings(settings):
@@ -36,8 +41,9 @@ def browser(cluster):
     """Chromium, launched while the services start."""
     if not Path(CHROMIUM).exists():
         pytest.fail("Debian's chromium is missing: run deploy/local/setup.sh (apt-get install chromium fonts-noto-cjk)")
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    expect.set_options(timeout=EXPECT_TIMEOUT_MS)
     with sync_playwright() as pw:
         browser = launch(pw)
         try:

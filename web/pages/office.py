@@ -321,10 +321,10 @@ async def bind_tablet(session_id: UUID, request: Request, form: Annotated[FormDa
     """座席平板: on the seat's tablet, the office binds this browser (its own device key) to a
     deputy without a phone, recorded at identity; the office signs out and the deputy checks in
     here with their personal code. No other device can then check in for that deputy."""
-    from web.auth import DEVICE, _device_key, _set_device
+    from web.auth import DEVICE, device_key, set_device
 
     deputy_id = str(form.get("deputy_id", "")).strip()[:64]
-    device = _device_key(request) or secrets.token_urlsafe(32)
+    device = device_key(request) or secrets.token_urlsafe(32)
     calls = Calls(request, who)
     try:
         await calls.bind_tablet(session_id, deputy_id, device, _key(form))
@@ -332,7 +332,7 @@ async def bind_tablet(session_id: UUID, request: Request, form: Annotated[FormDa
         return problem_page(request, exc.message, exc.detail, status=exc.status if exc.status < 500 else 502)
     response = RedirectResponse(f"/office/sessions/{session_id}?tablet={quote(deputy_id)}#credentials", status_code=303)
     if request.cookies.get(DEVICE) != device:
-        _set_device(response, device)
+        set_device(response, device)
     return response
 
 
