@@ -169,7 +169,7 @@ def run_demo(as_json: bool = False, town: str = scenario.TOWN) -> int:
             say(f"starting the five services and the pages at {settings.url('web')}/ "
                 f"(database {settings.database_url.rsplit('/', 1)[1]}, logs in {logs}) …")
             procs = processes.start(settings, processes.EVERYTHING, env={**os.environ, **env}, log_dir=logs)
-            processes.wait_ready(settings, procs)
+            processes.wait_ready(settings, procs, broker=True)
         else:
             say("using the services already running")
             logs = Path(tempfile.mkdtemp(prefix="piaojue-demo-"))

@@ -18,10 +18,13 @@ WEB = "web"  # the pages, on the base port
 EVERYTHING = (*SERVICES, WEB)
 
 
-def ready(settings: Settings, service: str) -> bool:
+def ready(settings: Settings, service: str, broker: bool = False) -> bool:
+    """Ready to serve (its database answers); with ``broker``, also connected to the broker with its
+    consumers subscribed (the readiness body reports it; it is not needed to serve)."""
     try:
-        return httpx.get(f"{settings.url(service)}/health/ready", timeout=1).status_code == 200
-    except httpx.HTTPError:
+        response = httpx.get(f"{settings.url(service)}/health/ready", timeout=1)
+        return response.status_code == 200 and (not broker or response.json().get("reported", {}).get("broker", True))
+    except (httpx.HTTPError, ValueError):
         return False
 
 
@@ -37,14 +40,14 @@ def start(settings: Settings, services: Iterable[str] = SERVICES, env: dict[str,
     return procs
 
 
-def wait_ready(settings: Settings, procs: dict[str, subprocess.Popen], timeout: float = 60) -> None:
+def wait_ready(settings: Settings, procs: dict[str, subprocess.Popen], timeout: float = 60, broker: bool = False) -> None:
     deadline = time.monotonic() + timeout
     pending = set(procs)
     while pending:
         for name in list(pending):
             if procs[name].poll() is not None:
                 raise RuntimeError(f"service {name} exited with code {procs[name].returncode}")
-            if ready(settings, name):
+            if ready(settings, name, broker):
                 pending.discard(name)
         if pending and time.monotonic() > deadline:
             raise TimeoutError(f"not ready after {timeout}s: {', '.join(sorted(pending))}")

@@ -192,7 +192,7 @@ def running_town(town: str = scenario.TOWN):
             logs = Path(tempfile.mkdtemp(prefix="piaojue-screenshots-"))
             print(f"starting the services and the pages (logs in {logs}) …", file=sys.stderr)
             procs = processes.start(settings, processes.EVERYTHING, env={**os.environ, **env}, log_dir=logs)
-            processes.wait_ready(settings, procs)
+            processes.wait_ready(settings, procs, broker=True)
         with suppress(AlreadyPlayed):  # the running services already hold the year: use it
             asyncio.run(scenario.run(settings, town=town))
         yield settings, asyncio.run(live_vote(settings, town))

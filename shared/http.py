@@ -22,13 +22,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.db import UnitOfWork, unit_of_work
+from shared.db import UNAVAILABLE, UnitOfWork, unavailable, unit_of_work
 from shared.fields import INVALID_CHARACTERS
 
 log = structlog.get_logger()
 PROBLEM = "application/problem+json"
 
 REQUESTS = Counter("piaojue_http_requests_total", "HTTP requests", ["method", "route", "status"])
+DATABASE_UNAVAILABLE = Counter("piaojue_database_unavailable_total", "Requests answered 503 because the database was unavailable")
 LATENCY = Histogram(
     "piaojue_http_request_seconds", "HTTP request latency", ["method", "route"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
@@ -90,16 +91,22 @@ IDEMPOTENCY_KEY = {"name": "Idempotency-Key", "in": "header", "required": False,
                    "schema": {"type": "string", "pattern": "^[!-~]{16,200}$"}}
 
 
+RETRY_AFTER = {"description": "seconds to wait before retrying", "schema": {"type": "integer", "minimum": 0}}
+
+
 def openapi(app: FastAPI) -> dict[str, Any]:
     """The OpenAPI document as the service really answers: errors as problem+json (the
-    ``ProblemDetail`` schema), 400 and 413 on every operation that reads a body, and the
-    Idempotency-Key header on every command. Generated once per process."""
+    ``ProblemDetail`` schema), 400 and 413 on every operation that reads a body, 503 with
+    Retry-After wherever the database is used, and the Idempotency-Key header on every command.
+    Generated once per process."""
     if app.openapi_schema:
         return app.openapi_schema
     doc = get_openapi(title=app.title, version=app.version, openapi_version=app.openapi_version, routes=app.routes)
     doc.setdefault("components", {}).setdefault("schemas", {})["ProblemDetail"] = ProblemDetail.model_json_schema()
-    for operations in doc["paths"].values():
+    for path, operations in doc["paths"].items():
         for method, operation in operations.items():
+            if not path.startswith(("/health/", "/metrics")):  # everything else may find the database away
+                operation["responses"].setdefault("503", _problem(503) | {"headers": {"Retry-After": RETRY_AFTER}})
             if method in ("post", "put"):  # commands: they read the body (its size is limited)
                 operation["responses"].setdefault("413", _problem(413))
                 operation.setdefault("parameters", []).append(IDEMPOTENCY_KEY)
@@ -157,6 +164,21 @@ def install_error_handlers(app: FastAPI) -> None:
                 m for r in request.app.router.routes if isinstance(r, Route) and r.path_regex.match(request.url.path)
                 for m in r.methods or ()}))
         return response
+
+    async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        if not unavailable(exc):  # an asyncpg InterfaceError that is a bug, not an outage
+            return await _unexpected(request, exc)
+        log.warning("database unavailable", error=f"{type(exc).__name__}: {exc}"[:300])
+        DATABASE_UNAVAILABLE.inc()
+        settings = getattr(request.app.state, "settings", None)
+        return problem_response(request, 503, "database-unavailable", "数据库暂时不可用，请稍后重试 Database unavailable, retry later",
+                                "the database is unavailable for now; nothing was changed unless a retry with the same "
+                                "Idempotency-Key says so", retry_after=settings.retry_after_seconds if settings else 1)
+
+    # One place for "the database is unavailable": handled per class (not by the catch-all below,
+    # which Starlette runs outside the app and which closes the connection), so a 503 is an ordinary answer.
+    for cls in (*UNAVAILABLE, asyncpg.InterfaceError):
+        app.add_exception_handler(cls, _database_unavailable)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -229,10 +251,15 @@ class Liveness(BaseModel):
 
 class Readiness(BaseModel):
     status: str = Field(description="ok, or unavailable (503)")
-    checks: dict[str, bool] = Field(description="what the service needs, each reachable or not")
+    checks: dict[str, bool] = Field(description="what the service needs to serve HTTP, each reachable or not: all true is ready")
+    reported: dict[str, bool] = Field(default_factory=dict, description="reported, not needed to be ready: the broker "
+                                      "(while it is away, events wait in the outbox and consumers reconnect on their own)")
 
 
-def health_router(ready: Callable[[FastAPI], Awaitable[dict[str, bool]]]) -> APIRouter:
+Ready = Callable[[FastAPI], Awaitable[dict[str, bool] | tuple[dict[str, bool], dict[str, bool]]]]
+
+
+def health_router(ready: Ready) -> APIRouter:
     router = APIRouter(tags=["health"])
 
     @router.get("/health/live", response_model=Liveness)
@@ -243,9 +270,11 @@ def health_router(ready: Callable[[FastAPI], Awaitable[dict[str, bool]]]) -> API
 
     @router.get("/health/ready", response_model=Readiness, responses={503: not_ready})
     async def readiness(request: Request) -> JSONResponse:
-        checks = await ready(request.app)
+        found = await ready(request.app)
+        checks, reported = found if isinstance(found, tuple) else (found, {})
         ok = all(checks.values())
-        return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503)
+        return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks, "reported": reported},
+                            status_code=200 if ok else 503)
 
     @router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}})
     async def metrics() -> Response:

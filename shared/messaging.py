@@ -1,6 +1,6 @@
 """RabbitMQ: the topology, the outbox relay, and the idempotent consumer.
 
-Topology, declared in full by every service at start-up so that no event is ever published to
+Topology, declared in full by every service when it connects (before its relay publishes) so that no event is ever published to
 an exchange whose consumer queues do not exist yet:
 
   piaojue.events  (topic, durable)      routing key = event type
@@ -14,8 +14,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiormq
@@ -24,7 +26,7 @@ import structlog
 from faststream import AckPolicy
 from faststream.rabbit import ExchangeType, RabbitBroker, RabbitExchange, RabbitMessage, RabbitQueue
 from faststream.rabbit.schemas.queue import QueueType
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 
 from shared.contracts.envelope import Envelope, Payload, PoisonMessage, parse
 from shared.db import UnitOfWork, notify_channel, unit_of_work
@@ -117,15 +119,103 @@ def new_broker(settings: Settings) -> RabbitBroker:
     from faststream.rabbit import Channel
 
     # Publisher confirms are on by default for the channel; prefetch bounds what a consumer holds.
-    return RabbitBroker(settings.amqp_url, default_channel=Channel(prefetch_count=settings.prefetch), logger=None)
+    # timeout bounds each connection attempt (TCP and the AMQP handshake: a broker that accepts and
+    # never answers too); once connected, a lost connection is retried every reconnect_interval.
+    return RabbitBroker(settings.amqp_url, default_channel=Channel(prefetch_count=settings.prefetch), logger=None,
+                        timeout=settings.broker_step_timeout_seconds, reconnect_interval=settings.broker_reconnect_seconds)
+
+
+# ---------------------------------------------------------------- the broker connection
+
+
+BROKER_CONNECTED = Gauge("piaojue_broker_connected",
+                         "1 while this process is connected to the broker with its consumers subscribed, else 0")
+
+
+class Backoff:
+    """Exponential back-off with a cap and a little jitter: 0.2 s, 0.4 s, 0.8 s … ``cap``."""
+
+    def __init__(self, cap: float, first: float = 0.2) -> None:
+        self.cap, self.first, self.failures = cap, first, 0
+
+    def next(self) -> float:
+        delay = min(self.first * 2 ** self.failures, self.cap)
+        self.failures += 1
+        return delay * random.uniform(0.8, 1.0)
+
+    def reset(self) -> None:
+        self.failures = 0
+
+
+class BrokerLink:
+    """The process's broker connection, made and kept in the background: the service serves HTTP
+    without it (events wait in the outbox), its consumers start once it is up, and aio-pika's robust
+    connection reconnects them after a cut. Each step of the first connection (connect, declare the
+    topology, subscribe) is bounded by ``broker_step_timeout_seconds`` and retried with back-off, so
+    start-up never hangs on the broker."""
+
+    def __init__(self, settings: Settings, consumers: list[Consumer] = (), pool: asyncpg.Pool | None = None,
+                 service: str = "") -> None:
+        self.settings = settings
+        self.broker = new_broker(settings)
+        for consumer in consumers:
+            subscribe(self.broker, consumer, pool, service, settings)
+        self.up = asyncio.Event()  # set once the first connection is made and the consumers subscribed
+        self._connection: Any = None
+
+    @property
+    def connected(self) -> bool:
+        """Connected right now (the robust connection clears this while it reconnects)."""
+        connection = self._connection
+        return self.up.is_set() and connection is not None and connection.connected.is_set() and not connection.is_closed
+
+    async def run(self) -> None:
+        """Connect, declare, subscribe; retry until it works. Returns once connected: from then on the
+        robust connection restores the channel, the topology and the consumers by itself."""
+        step, backoff = self.settings.broker_step_timeout_seconds, Backoff(self.settings.broker_backoff_max_seconds)
+        while True:
+            try:
+                self._connection = await asyncio.wait_for(self.broker.connect(), step + 1)
+                await asyncio.wait_for(declare_topology(self.broker, self.settings), step)
+                await asyncio.wait_for(self.broker.start(), step)
+            except Exception as exc:  # noqa: BLE001 (whatever it was, the answer is to try again later)
+                delay = backoff.next()
+                log.warning("broker not reachable; retrying", error=f"{type(exc).__name__}: {exc}"[:300], retry_in=round(delay, 2))
+                await self._reset(step)
+                await asyncio.sleep(delay)
+                continue
+            self.up.set()
+            log.info("broker connected; consumers subscribed")
+            return
+
+    async def _reset(self, step: float) -> None:
+        self._connection = None
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.broker.stop(), step)
+
+    async def wait_connected(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` s for the connection (now, or after a reconnect)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not self.connected:
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                return False
+            await asyncio.sleep(min(0.1, left))
+        return True
+
+    async def stop(self) -> None:
+        self.up.clear()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.broker.stop(), self.settings.broker_step_timeout_seconds)
+        self._connection = None
 
 
 # ---------------------------------------------------------------- outbox relay
 
 
-async def publish_envelope(broker: RabbitBroker, body: dict[str, Any]) -> None:
-    """Publish one envelope: persistent, confirmed. Raises unless the broker confirms."""
-    confirm = await broker.publish(
+async def publish_envelope(broker: RabbitBroker, body: dict[str, Any], timeout: float | None = None) -> None:
+    """Publish one envelope: persistent, confirmed. Raises unless the broker confirms (within ``timeout`` s)."""
+    publishing = broker.publish(
         json.dumps(body, ensure_ascii=False).encode(),
         exchange=EVENTS_EXCHANGE,
         routing_key=body["type"],
@@ -135,48 +225,91 @@ async def publish_envelope(broker: RabbitBroker, body: dict[str, Any]) -> None:
         message_type=body["type"],
         content_type="application/json",
         headers={"x-version": body["version"], "x-jurisdiction": body["jurisdiction"]},
+        timeout=timeout,
     )
+    confirm = await (asyncio.wait_for(publishing, timeout) if timeout else publishing)
     if not isinstance(confirm, aiormq.spec.Basic.Ack):
         raise RuntimeError(f"broker did not confirm {body['type']} {body['id']}: {confirm!r}")
 
 
-async def relay_once(pool: asyncpg.Pool, broker: RabbitBroker, batch: int = 200) -> int:
-    """Publish what the outbox holds, oldest first; mark it published only after the confirms.
-    A crash in between republishes (consumers are idempotent); nothing is lost. Replicas skip
-    each other's locked rows."""
-    async with pool.acquire() as conn, conn.transaction():
-        rows = await conn.fetch(
-            "SELECT seq, body FROM outbox WHERE published_at IS NULL"
-            " ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED",
-            batch,
-        )
-        for row in rows:
-            await publish_envelope(broker, row["body"])
-            PUBLISHED.labels(row["body"]["type"]).inc()
-        if rows:
-            await conn.execute(
-                "UPDATE outbox SET published_at = now() WHERE seq = ANY($1::bigint[])", [r["seq"] for r in rows]
-            )
-    return len(rows)
+# Claimed: unpublished, no live lease, and no earlier unpublished event of the same aggregate (so an
+# aggregate's events go out in order, one per batch; other replicas skip rows being claimed).
+CLAIM = """
+UPDATE outbox SET claimed_until = now() + make_interval(secs => $2), attempts = attempts + 1
+WHERE seq IN (
+    SELECT o.seq FROM outbox o
+    WHERE o.published_at IS NULL AND (o.claimed_until IS NULL OR o.claimed_until < now())
+      AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.published_at IS NULL AND e.aggregate = o.aggregate AND e.seq < o.seq)
+    ORDER BY o.seq LIMIT $1
+    FOR UPDATE SKIP LOCKED)
+RETURNING seq, body
+"""
 
 
-async def run_relay(pool: asyncpg.Pool, broker: RabbitBroker, schema: str, settings: Settings) -> None:
-    """Relay forever: woken by NOTIFY from committing transactions, polling as a fallback."""
-    wake = asyncio.Event()
-    listener = await asyncpg.connect(settings.database_url)
-    await listener.add_listener(notify_channel(schema), lambda *_: wake.set())
+class RelayFailed(Exception):
+    """Some claimed events were not confirmed; they are released for the next round."""
+
+
+async def relay_once(pool: asyncpg.Pool, broker: RabbitBroker, settings: Settings) -> int:
+    """One round: claim a batch (one short statement), publish it outside any transaction, each
+    within ``publish_timeout_seconds``, then mark what was confirmed (another short statement) and
+    release the rest. A crash in between republishes after the lease (consumers are idempotent);
+    nothing is lost. Returns how many were published; raises RelayFailed if any was not."""
+    rows = await pool.fetch(CLAIM, settings.relay_batch, settings.relay_lease_seconds)
+    if not rows:
+        return 0
+    rows = sorted(rows, key=lambda r: r["seq"])
+    outcomes = await asyncio.gather(
+        *(publish_envelope(broker, r["body"], settings.publish_timeout_seconds) for r in rows), return_exceptions=True)
+    done = [r["seq"] for r, o in zip(rows, outcomes, strict=True) if o is None]
+    failed = [r["seq"] for r, o in zip(rows, outcomes, strict=True) if o is not None]
+    if done:
+        await pool.execute("UPDATE outbox SET published_at = now(), claimed_until = NULL WHERE seq = ANY($1::bigint[])", done)
+        for r, o in zip(rows, outcomes, strict=True):
+            if o is None:
+                PUBLISHED.labels(r["body"]["type"]).inc()
+    if failed:
+        await pool.execute("UPDATE outbox SET claimed_until = NULL WHERE seq = ANY($1::bigint[]) AND published_at IS NULL", failed)
+        first = next(o for o in outcomes if o is not None)
+        raise RelayFailed(f"{len(failed)} of {len(rows)} not confirmed: {type(first).__name__}: {first}"[:300])
+    return len(done)
+
+
+async def run_relay(pool: asyncpg.Pool, link: BrokerLink, schema: str, settings: Settings) -> None:
+    """Relay forever: woken by NOTIFY from committing transactions, polling as a fallback; while the
+    broker or the database fails, exponential back-off up to ``relay_backoff_max_seconds``."""
+    wake, backoff, listener = asyncio.Event(), Backoff(settings.relay_backoff_max_seconds), None
     try:
         while True:
             wake.clear()
             try:
-                if await relay_once(pool, broker) > 0:
+                if listener is None or listener.is_closed():
+                    listener = await _listen(settings, schema, wake.set)
+                if not link.connected:  # quietly: the link logs the outage; events wait in the outbox
+                    await link.wait_connected(settings.relay_backoff_max_seconds)
                     continue
-            except Exception:
-                log.exception("outbox relay failed; will retry")
+                if await relay_once(pool, link.broker, settings) > 0:
+                    backoff.reset()
+                    continue
+                backoff.reset()
+            except Exception as exc:  # noqa: BLE001 (the broker or the database; retried with back-off)
+                delay = backoff.next()
+                log.warning("outbox relay failed; backing off", error=f"{type(exc).__name__}: {exc}"[:300],
+                            retry_in=round(delay, 2))
+                await asyncio.sleep(delay)
+                continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), settings.relay_poll_seconds)
     finally:
-        await listener.close()
+        if listener is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(listener.close(), 2)
+
+
+async def _listen(settings: Settings, schema: str, wake: Callable[[], None]) -> asyncpg.Connection:
+    listener = await asyncpg.connect(settings.database_url, timeout=settings.db_connect_timeout_seconds)
+    await listener.add_listener(notify_channel(schema), lambda *_: wake())
+    return listener
 
 
 # ---------------------------------------------------------------- idempotent consumer
@@ -192,10 +325,18 @@ def subscribe(broker: RabbitBroker, consumer: Consumer, pool: asyncpg.Pool, serv
 
     @broker.subscriber(RabbitQueue(queue, declare=False), ack_policy=AckPolicy.MANUAL, decoder=_raw, no_reply=True)
     async def handle(body: bytes, message: RabbitMessage) -> None:
-        await handle_delivery(body, message, consumer, pool, service)
+        await handle_delivery(body, message, consumer, pool, service, dedup_window(settings))
 
 
-async def handle_delivery(body: bytes, message: RabbitMessage, consumer: Consumer, pool: asyncpg.Pool, service: str) -> None:
+def dedup_window(settings: Settings) -> timedelta:
+    """How old an event may be and still be recognised as a copy of one already applied: the inbox
+    keeps ids ``inbox_retention_days`` after the first copy arrived, which was after the event
+    occurred (an hour less, for the producer's clock)."""
+    return timedelta(days=settings.inbox_retention_days) - timedelta(hours=1)
+
+
+async def handle_delivery(body: bytes, message: RabbitMessage, consumer: Consumer, pool: asyncpg.Pool, service: str,
+                          max_age: timedelta | None = None) -> None:
     queue = consumer.queue
     with structlog.contextvars.bound_contextvars(queue=queue, message_id=message.message_id):
         try:
@@ -203,6 +344,9 @@ async def handle_delivery(body: bytes, message: RabbitMessage, consumer: Consume
             handler = consumer.handlers.get(envelope.type)
             if handler is None:
                 raise PoisonMessage(f"no handler for {envelope.type} on {queue}")
+            if max_age is not None and envelope.occurred_at < datetime.now(UTC) - max_age:
+                # Its id may have been pruned from the inbox: applying it could apply it twice.
+                raise PoisonMessage(f"older than the inbox keeps event ids ({max_age.days} days): {envelope.occurred_at:%Y-%m-%d}")
         except PoisonMessage as exc:
             await _dead_letter(message, queue, str(exc))
             return

@@ -17,9 +17,9 @@ from fastapi import APIRouter, FastAPI
 
 from shared import logging as plog
 from shared.auth import production_problems
-from shared.db import create_pool, migrate
+from shared.db import create_pool, migrate, prune
 from shared.http import RequestContext, health_router, install_error_handlers, openapi
-from shared.messaging import Consumer, declare_topology, new_broker, run_relay, subscribe
+from shared.messaging import BROKER_CONNECTED, BrokerLink, Consumer, run_relay
 from shared.settings import Settings, get_settings
 
 log = structlog.get_logger()
@@ -43,15 +43,15 @@ def create_app(service: Service, settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         refuse_unsafe_production(settings, service.name)
         pool = await create_pool(settings, service.name)
-        broker = new_broker(settings)
-        await broker.connect()
-        await declare_topology(broker, settings)
-        for consumer in service.consumers:
-            subscribe(broker, consumer, pool, service.name, settings)
-        await broker.start()
-        relay = asyncio.create_task(run_relay(pool, broker, service.name, settings), name="outbox-relay")
-        app.state.pool, app.state.broker, app.state.settings = pool, broker, settings
-        background = [asyncio.create_task(task(app), name=getattr(task, "__qualname__", "task")) for task in service.tasks]
+        # The broker is not needed to serve HTTP (events wait in the outbox): it is connected, and the
+        # consumers subscribed, in the background, and the service is ready as soon as the database is.
+        link = BrokerLink(settings, service.consumers, pool, service.name)
+        BROKER_CONNECTED.set_function(lambda: float(link.connected))  # read at each scrape
+        app.state.pool, app.state.link, app.state.broker, app.state.settings = pool, link, link.broker, settings
+        connecting = asyncio.create_task(link.run(), name="broker-link")
+        relay = asyncio.create_task(run_relay(pool, link, service.name, settings), name="outbox-relay")
+        background = [asyncio.create_task(task(app), name=getattr(task, "__qualname__", "task"))
+                      for task in (housekeeping, *service.tasks)]
         if settings.env != "production":
             log.warning("development mode: tokens signed with the development key are accepted; "
                         "set PIAOJUE_ENV=production and the keys in any real deployment")
@@ -62,11 +62,11 @@ def create_app(service: Service, settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
-            for task in (relay, *background):
+            for task in (connecting, relay, *background):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-            await broker.stop()
+            await link.stop()
             await pool.close()
             log.info("service stopped")
 
@@ -81,13 +81,26 @@ def create_app(service: Service, settings: Settings | None = None) -> FastAPI:
     return app
 
 
-async def _ready(app: FastAPI) -> dict[str, bool]:
-    checks = {"database": False, "broker": False}
+async def _ready(app: FastAPI) -> tuple[dict[str, bool], dict[str, bool]]:
+    """Ready = the database answers: that is all HTTP needs. The broker is reported beside it (and as
+    the ``piaojue_broker_connected`` gauge): while it is away, events wait in the outbox."""
+    database = False
     with contextlib.suppress(Exception):
-        checks["database"] = await asyncio.wait_for(app.state.pool.fetchval("SELECT true"), 2)
-    with contextlib.suppress(Exception):
-        checks["broker"] = await app.state.broker.ping(timeout=2)
-    return checks
+        database = await asyncio.wait_for(app.state.pool.fetchval("SELECT true"), 2)
+    return {"database": database}, {"broker": app.state.link.connected}
+
+
+async def housekeeping(app: FastAPI) -> None:
+    """Prune the outbox, inbox and Idempotency-Key answers past their retention (shared.db.prune)."""
+    settings: Settings = app.state.settings
+    while True:
+        try:
+            deleted = await prune(app.state.pool, settings)
+            if any(deleted.values()):
+                log.info("pruned past retention", **deleted)
+        except Exception:
+            log.exception("pruning failed; will retry")
+        await asyncio.sleep(settings.prune_interval_seconds)
 
 
 class UnsafeProduction(SystemExit):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
+from pydantic import model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # identity (身份) signs the tokens the other four verify.
@@ -30,6 +31,32 @@ class Settings(BaseSettings):
     delivery_limit: int = 5
     # The outbox relay wakes on NOTIFY; this poll is the fallback.
     relay_poll_seconds: float = 1.0
+    # The relay claims rows for this long (another replica takes them over after it), publishes
+    # each within publish_timeout_seconds, and backs off exponentially up to relay_backoff_max_seconds
+    # while the broker fails.
+    relay_batch: int = 100
+    relay_lease_seconds: float = 15.0
+    publish_timeout_seconds: float = 5.0
+    relay_backoff_max_seconds: float = 30.0
+    # The broker connection is made in the background: each step (connect, declare, subscribe) gives
+    # up after broker_step_timeout_seconds and is retried with back-off up to broker_backoff_max_seconds;
+    # once connected, a lost connection is retried every broker_reconnect_seconds (aio-pika's robust connection).
+    broker_step_timeout_seconds: float = 10.0
+    broker_backoff_max_seconds: float = 15.0
+    broker_reconnect_seconds: float = 2.0
+    # PostgreSQL: a new connection gives up after this; while the database is unavailable requests
+    # get 503 with Retry-After: retry_after_seconds.
+    db_connect_timeout_seconds: float = 5.0
+    retry_after_seconds: int = 1
+    # Housekeeping (every prune_interval_seconds, in every process): published outbox rows, inbox
+    # ids and Idempotency-Key answers older than their retention are deleted. The inbox must keep an
+    # event id longer than a dead letter may be replayed (dead_letter_replay_days), or a replay could
+    # apply an event twice: checked here, at start.
+    outbox_retention_days: float = 7
+    inbox_retention_days: float = 45
+    idempotency_retention_days: float = 7
+    dead_letter_replay_days: float = 30
+    prune_interval_seconds: float = 3600
     log_level: str = "INFO"
     # Request bodies larger than this are refused (413) before they are read; a route that needs
     # more says so itself (a term's roster).
@@ -60,6 +87,18 @@ class Settings(BaseSettings):
     oidc_client_id: str = ""
     oidc_client_secret: str = ""
     oidc_redirect_url: str = ""  # identity's /auth/oidc/callback as the provider reaches it (default: on this host)
+
+    @model_validator(mode="after")
+    def _inbox_outlives_dead_letters(self) -> Settings:
+        if self.inbox_retention_days < self.dead_letter_replay_days + 1:
+            raise ValueError(
+                f"PIAOJUE_INBOX_RETENTION_DAYS ({self.inbox_retention_days}) must be at least a day longer than "
+                f"PIAOJUE_DEAD_LETTER_REPLAY_DAYS ({self.dead_letter_replay_days}): a dead letter replayed after its "
+                "event id left the inbox would be applied twice")
+        if self.relay_lease_seconds <= 2 * self.publish_timeout_seconds:
+            raise ValueError("PIAOJUE_RELAY_LEASE_SECONDS must be more than twice PIAOJUE_PUBLISH_TIMEOUT_SECONDS: "
+                             "a claim must outlast the publishing of its batch")
+        return self
 
     def port(self, service: str) -> int:
         """``web`` (the pages) is on the base port itself."""

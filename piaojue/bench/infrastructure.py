@@ -130,7 +130,7 @@ def start_replicas(settings: Any, count: int, log_dir: Path) -> list[tuple[int, 
                    "PIAOJUE_BASE_PORT": str(own.base_port)}
             procs = processes.start(own, ["ballot"], env=env, log_dir=log_dir / f"replica{i}")
             replicas.append((own.port("ballot"), procs["ballot"]))
-            processes.wait_ready(own, procs)
+            processes.wait_ready(own, procs, broker=True)
     except BaseException:
         processes.stop({str(i): p for i, (_, p) in enumerate(replicas)})
         raise

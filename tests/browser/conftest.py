@@ -55,7 +55,7 @@ def browser(cluster):
 @pytest.fixture(scope="session")
 def site(cluster, browser, site_settings):
     """The pages' base URL, once everything answers."""
-    processes.wait_ready(site_settings, cluster)
+    processes.wait_ready(site_settings, cluster, broker=True)  # the consumers linked: events flow
     return site_settings.url("web")
 
 

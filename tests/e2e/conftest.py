@@ -21,7 +21,7 @@ class Cluster:
     def start(self, *names: str) -> None:
         started = processes.start(self.settings, names or SERVICES, env=dict(os.environ), log_dir=self.log_dir)
         self.procs.update(started)
-        processes.wait_ready(self.settings, started)
+        processes.wait_ready(self.settings, started, broker=True)  # consumers subscribed too
 
     def kill9(self, name: str) -> None:
         proc = self.procs.pop(name)

@@ -13,12 +13,8 @@ from __future__ import annotations
 import itertools
 import os
 import re
-import shutil
-import socket
 import subprocess
 import sys
-import tempfile
-from pathlib import Path
 from uuid import UUID, uuid4
 
 import asyncpg
@@ -32,7 +28,7 @@ from shared.contracts.envelope import Envelope
 from shared.contracts.intake import SlateCandidate, SlatePublished
 from shared.messaging import declare_topology, new_broker, publish_envelope
 from tests.e2e.town import TELLERS, token
-from tests.support import eventually
+from tests.support import PrivatePostgres, eventually
 
 TOWN = "taihu.mimi"
 DEPUTIES = [f"MIMI{i:02d}" for i in range(12)]
@@ -40,42 +36,12 @@ SEATS, CANDIDATES = 3, 8
 NEAR = 256  # bytes: a named ballot's deputy id and marks lie within a few dozen bytes of each other in the WAL
 
 
-def _pg_bin(name: str) -> str:
-    found = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), key=lambda p: int(p.parts[-3]))
-    assert found, f"no {name} under /usr/lib/postgresql/*/bin"
-    return str(found[-1])
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _as_postgres(*cmd: str) -> None:
-    subprocess.run(["runuser", "-u", "postgres", "--", *cmd], check=True, capture_output=True, timeout=120)
-
-
 @pytest.fixture(scope="module")
 def private_pg():
     """A PostgreSQL cluster of this module's own, removed afterwards whatever happens."""
-    root = Path(tempfile.mkdtemp(prefix="piaojue-wal-"))
-    data, port = root / "data", _free_port()
-    shutil.chown(root, "postgres")
-    started = False
-    try:
-        _as_postgres(_pg_bin("initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
-        options = (f"-c port={port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={root} -c wal_compression=off"
-                   " -c track_commit_timestamp=on -c fsync=off -c log_statement=all -c log_parameter_max_length=-1")
-        _as_postgres(_pg_bin("pg_ctl"), "-D", str(data), "-l", str(root / "server.log"), "-o", options, "-w", "start")
-        started = True
-        subprocess.run([_pg_bin("psql"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-qc", "CREATE DATABASE piaojue"],
-                       check=True, capture_output=True, timeout=60)
-        yield {"url": f"postgresql://postgres@127.0.0.1:{port}/piaojue", "wal": data / "pg_wal", "log": root / "server.log"}
-    finally:
-        if started:
-            _as_postgres(_pg_bin("pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
-        shutil.rmtree(root, ignore_errors=True)
+    options = "-c wal_compression=off -c track_commit_timestamp=on -c log_statement=all -c log_parameter_max_length=-1"
+    with PrivatePostgres("piaojue-wal-", options) as pg:
+        yield {"url": pg.url, "wal": pg.wal, "log": pg.log}
 
 
 @pytest.fixture(scope="module")

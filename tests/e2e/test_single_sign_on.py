@@ -34,7 +34,7 @@ def sso_identity(settings, provider, tmp_path_factory):
            "AUTHLIB_INSECURE_TRANSPORT": "1", "PIAOJUE_SIGNIN_ADDRESS_FAILURES": "3"}
     procs = processes.start(own, ["identity"], env=env, log_dir=tmp_path_factory.mktemp("sso-identity"))
     try:
-        processes.wait_ready(own, procs)
+        processes.wait_ready(own, procs, broker=True)
         yield own.url("identity")
     finally:
         processes.stop(procs)

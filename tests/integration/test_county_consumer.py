@@ -35,7 +35,7 @@ from shared.contracts.supervision import (
 from shared.db import create_pool, unit_of_work
 from shared.messaging import EVENTS_EXCHANGE, new_broker
 from shared.service import create_app
-from tests.support import depth, eventually
+from tests.support import connected, depth, eventually
 
 TOWN = "taihu.nixu"
 
@@ -44,6 +44,7 @@ TOWN = "taihu.nixu"
 async def running(service, settings):
     app = create_app(service, settings)
     async with app.router.lifespan_context(app):
+        await connected(app)
         yield app
 
 

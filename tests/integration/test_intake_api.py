@@ -22,7 +22,7 @@ from shared.contracts.envelope import Envelope
 from shared.contracts.supervision import InspectionRecorded, ProgressReported, ProjectCompleted, ProjectCreated
 from shared.messaging import new_broker, publish_envelope
 from shared.service import create_app
-from tests.support import assert_problem, eventually
+from tests.support import assert_problem, connected, eventually
 
 TOWN = "taihu.wangling"  # a township of its own
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -32,6 +32,7 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 async def intake(settings):
     app = create_app(SERVICE, settings)
     async with app.router.lifespan_context(app):
+        await connected(app)
         yield app
 
 

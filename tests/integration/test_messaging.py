@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
 import aio_pika
@@ -19,6 +20,7 @@ from shared.contracts.intake import SlateCandidate, SlatePublished
 from shared.db import create_pool, unit_of_work
 from shared.messaging import (
     CONSUMED,
+    BrokerLink,
     Consumer,
     declare_topology,
     new_broker,
@@ -28,13 +30,14 @@ from shared.messaging import (
     subscribe,
 )
 from shared.service import create_app
-from tests.support import certified_result, depth, eventually
+from tests.support import certified_result, connected, depth, eventually
 
 
 @contextlib.asynccontextmanager
 async def running(service, settings):
     app = create_app(service, settings)
     async with app.router.lifespan_context(app):
+        await connected(app)
         yield app
 
 
@@ -64,7 +67,9 @@ async def test_rolled_back_event_is_never_published_and_committed_one_is_publish
         assert await pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL AND id = $1", envelope.id) == 1
         assert await depth(amqp, "ballot.slates") == 0
 
-        relay = asyncio.create_task(run_relay(pool, broker, "intake", settings))
+        link = BrokerLink(settings)
+        await link.run()
+        relay = asyncio.create_task(run_relay(pool, link, "intake", settings))
         try:
             await eventually(lambda: pool.fetchval("SELECT bool_and(published_at IS NOT NULL) FROM outbox"),
                              what="the relay to drain the outbox")
@@ -72,6 +77,7 @@ async def test_rolled_back_event_is_never_published_and_committed_one_is_publish
             relay.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await relay
+            await link.stop()
         message = await queue.get(no_ack=True)
         assert message.message_id == str(envelope.id)
         assert message.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
@@ -191,3 +197,17 @@ async def test_a_handler_that_keeps_failing_is_retried_a_bounded_number_of_times
         await amqp.queue_delete(name)
         await amqp.queue_delete(f"{name}.dead")
         await pool.close()
+
+
+async def test_an_event_older_than_the_inbox_keeps_ids_is_dead_lettered_with_the_reason_not_applied(settings, amqp):
+    """Its id may have left the inbox (pruned after PIAOJUE_INBOX_RETENTION_DAYS): applying it could apply it twice."""
+    dead = await amqp.declare_queue("supervision.results.dead", passive=True)
+    await dead.purge()
+    old = certified_result().model_copy(update={"occurred_at": datetime.now(UTC) - timedelta(days=settings.inbox_retention_days)})
+    async with running(SUPERVISION, settings) as app:
+        with capture_logs() as logs:
+            await publish_envelope(app.state.broker, old.model_dump(mode="json"))
+            await eventually(lambda: _depth_is(amqp, "supervision.results.dead", 1), what="the old event dead-lettered")
+        assert any(e["event"] == "event dead-lettered" and e["reason"].startswith("older than the inbox keeps event ids")
+                   for e in logs)
+        assert await _projects(app.state.pool, old.data["vote_id"]) == 0
