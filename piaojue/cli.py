@@ -143,7 +143,11 @@ def cmd_present_share(args: argparse.Namespace) -> int:
     if mine.status_code != 200:
         print(f"cannot fetch your share: {mine.status_code} {mine.text}", file=sys.stderr)
         return 1
-    return _teller_call("POST", f"{base}/shares", args.token, open_share(key, mine.json()), timeout=180)
+    opened = open_share(key, mine.json())
+    if args.print_only:  # for the tellers' page: the opened share, to paste there; the key never leaves this device
+        print(opened["share"])
+        return 0
+    return _teller_call("POST", f"{base}/shares", args.token, opened, timeout=180)
 
 
 def _teller_call(method: str, url: str, token: str, body: dict, timeout: float = 30) -> int:
@@ -300,6 +304,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--vote", required=True, help="the vote's id")
     p.add_argument("--key", required=True, type=Path, help="your key file (piaojue ballot teller-key)")
     p.add_argument("--token", required=True, help="your teller token")
+    p.add_argument("--print-only", action="store_true",
+                   help="only print the opened share (to paste on the tellers' page); present nothing")
     p.set_defaults(fn=cmd_present_share)
 
     p = sub.add_parser("county-receiver", help="reference receiver of the signed assessment webhooks (县考核): verifies, "

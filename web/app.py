@@ -23,7 +23,7 @@ from shared.http import RequestContext, health_router
 from shared.settings import Settings, get_settings
 from web import auth
 from web.client import ServiceDown, ServiceRefused, Services
-from web.pages import board, chair, county, office, propose, unit, vote
+from web.pages import board, chair, county, office, propose, tellers, unit, vote
 from web.session import PageSession
 from web.ui import NAV, problem_page, render
 
@@ -39,7 +39,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with httpx.AsyncClient(timeout=httpx.Timeout(15, read=30)) as client:
             app.state.services = Services(settings, client)
-            log.info("web started", dev_sign_in=auth.dev_sign_in_enabled())
+            log.info("web started")
             yield
 
     app = FastAPI(title="piaojue web (页面)", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
@@ -50,7 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(health_router(_ready))
     app.include_router(auth.router)
-    for pages in (vote, chair, office, propose, unit, board, county):
+    for pages in (vote, chair, tellers, office, propose, unit, board, county):
         app.include_router(pages.router)
 
     @app.get("/")
@@ -84,13 +84,20 @@ async def _ready(app: FastAPI) -> dict[str, bool]:
     return {"templates": (Path(__file__).parent / "templates" / "base.html").exists()}
 
 
+def _expired(request: Request, role: str = ""):
+    """登录已过期, in words, with the way back for this person: staff sign in again, a deputy
+    checks in again with the hall's code, the big screen asks the office to turn it on again."""
+    role = role or getattr(request.state, "expired_role", "")
+    return render(request, "expired.html", {"next": request.url.path, "role": role}, status=401)
+
+
 def _install_error_pages(app: FastAPI) -> None:
     """Every failure is a page in words, never a stack trace."""
 
     @app.exception_handler(auth.NotSignedIn)
     async def _not_signed_in(request: Request, exc: auth.NotSignedIn):
         if exc.expired:
-            return render(request, "expired.html", {"next": request.url.path}, status=401)
+            return _expired(request)
         return RedirectResponse(f"/signin?next={request.url.path}", status_code=303)
 
     @app.exception_handler(auth.Forbidden)
@@ -104,8 +111,9 @@ def _install_error_pages(app: FastAPI) -> None:
     @app.exception_handler(ServiceRefused)
     async def _refused(request: Request, exc: ServiceRefused):
         if exc.status == 401:  # the token itself expired or was revoked
+            who = request.state.visitor
             request.state.visitor_out = None
-            return render(request, "expired.html", {"next": request.url.path}, status=401)
+            return _expired(request, who.role if who else "")
         return problem_page(request, exc.message, exc.detail, status=exc.status if exc.status < 500 else 502)
 
     @app.exception_handler(ServiceDown)

@@ -1,14 +1,17 @@
-"""Sign-in: the one module that knows where the pages' access tokens come from.
+"""Sign-in: the one module that knows where the pages' access tokens come from. The web front
+mints no token for anyone who signs in: every one comes from the identity service.
 
-- Staff sign in with their account and password at the identity service (``password_sign_in``);
-  the page session keeps the refresh token and renews the access token while it is in use.
+- Staff (office, presiding officers, tellers, lead units, the county) sign in with their
+  account's name and password at identity (``password_sign_in``); the page session keeps the
+  refresh token and renews the access token while the page is in use.
 - Deputies check in on their own phone (签到, ``/checkin``) with the session's check-in code and
   their personal code; the voting credential identity issues, bound to the phone (a key kept in
   the ``pj_device`` cookie), is their page session, good for that session only.
-- A clearly labelled **development sign-in** (pick a role, a jurisdiction and a name; tokens
-  minted with ``shared.auth.mint``) exists only when ``PIAOJUE_ENV`` is not ``production``.
-- ``resident_token``: the online proposal form's credential. Still minted here: in production it
-  is the web front's machine account (client credentials), the one part left to finish.
+- The hall's big screen (大屏): the office turns a browser into the screen of one session with
+  identity's read-only display credential (``display``); the office's own sign-in ends there.
+- ``resident_token``: the public proposal form's credential (role ``resident``: it can only
+  submit a proposal through the online channel). The one token still made here; identity has
+  no resident accounts (a machine account with client credentials is the production way).
 
 Also here: the dependencies a page uses to require a signed-in person of some roles, and the
 CSRF check of every form."""
@@ -34,10 +37,9 @@ from web.session import ANON_CSRF, Visitor, cookie
 
 router = APIRouter()
 JURISDICTION = re.compile(r"^[a-z0-9]+(\.[a-z0-9]+){0,3}$")
-SUBJECT = re.compile(r"^[^\x00-\x1f\x7f<>\"'&]{1,64}$")
 PART_MAX = 6 * 1024 * 1024  # one form field or file: a 5 MB photo fits, the rest is refused
 ROLE_LABELS = {Role.OFFICE: "人大办", Role.PRESIDING: "主持人", Role.DEPUTY: "人大代表", Role.TELLER: "监票人",
-               Role.LEAD_UNIT: "牵头单位", Role.COUNTY: "县人大/县考核"}
+               Role.LEAD_UNIT: "牵头单位", Role.COUNTY: "县人大/县考核", Role.DISPLAY: "大屏"}
 
 
 class NotSignedIn(Exception):
@@ -55,28 +57,11 @@ class FormRefused(Exception):
     """A form without its CSRF token, or one from another page session."""
 
 
-def dev_sign_in_enabled() -> bool:
-    return get_settings().env != "production"
-
-
-# ---------------------------------------------------------------- where tokens come from
-
-
-def issue(role: Role, jurisdiction: str, sub: str, name: str = "") -> Visitor:
-    """A signed-in page session for this person. Development: a token minted here (12 hours).
-    Identity service: exchange the account's password (or the deputy's check-in credential) for
-    its access token instead, and keep the rest."""
-    claims = {"unit": sub} if role is Role.LEAD_UNIT else {}  # a lead unit's token names its unit
-    token = mint(sub, role, jurisdiction, name=name, ttl_s=12 * 3600, **claims)
-    exp = jwt.decode(token, options={"verify_signature": False})["exp"]
-    return Visitor(token=token, sub=sub, role=str(role), jurisdiction=jurisdiction, name=name or sub, token_exp=exp)
-
-
 def _visitor(answer: dict, refresh: bool = True) -> Visitor:
     """A page session from identity's answer (the token came from identity over our own connection)."""
     claims = jwt.decode(answer["access_token"], options={"verify_signature": False})
     return Visitor(token=answer["access_token"], sub=claims["sub"], role=claims["role"], jurisdiction=claims["jurisdiction"],
-                   name=claims.get("name") or claims["sub"], token_exp=claims["exp"],
+                   name=claims.get("name") or claims["sub"], unit=claims.get("unit") or "", token_exp=claims["exp"],
                    refresh=answer.get("refresh_token", "") if refresh else "")
 
 
@@ -93,6 +78,13 @@ async def check_in(request: Request, code: str, deputy_id: str, personal_code: s
     return _visitor(answer, refresh=False)
 
 
+async def display(request: Request, who: Visitor, session_id: str) -> Visitor:
+    """The hall display's page session: identity's read-only credential for this one session,
+    asked for with the office's token (identity records who turned the screen on)."""
+    answer = await request.app.state.services.call("POST", "identity", f"/sessions/{session_id}/display", who.token)
+    return _visitor(answer, refresh=False)
+
+
 async def renewed(request: Request, who: Visitor) -> Visitor:
     """The visitor, its access token renewed with the refresh token when it has two minutes left."""
     if not who.refresh or who.token_exp - time.time() > 120:
@@ -105,17 +97,6 @@ async def renewed(request: Request, who: Visitor) -> Visitor:
     fresh.csrf = who.csrf
     request.state.visitor = request.state.visitor_out = fresh
     return fresh
-
-
-async def voting_token(request: Request, who: Visitor, session_id: str) -> str:
-    """What a deputy casts with: the voting credential for this session. Identity service: the
-    token the deputy's device received at check-in (签到) already is it. Development sign-in:
-    one is minted here for the session, with the claims identity would give (session, term)."""
-    claims = jwt.decode(who.token, options={"verify_signature": False})
-    if claims.get("session") == str(session_id) or not dev_sign_in_enabled():
-        return who.token  # else the ballot service refuses it, in its own words
-    session = await request.app.state.services.call("GET", "ballot", f"/sessions/{session_id}", who.token)
-    return mint(who.sub, Role.DEPUTY, who.jurisdiction, name=who.name, ttl_s=3600, session=str(session_id), term=session["term"])
 
 
 def resident_token(jurisdiction: str) -> str:
@@ -177,7 +158,8 @@ async def checked_form(request: Request) -> FormData:
 def _sign_in_page(request: Request, next_: str, error: str = "", status: int = 200, **extra):
     from web.ui import render
 
-    return render(request, "signin.html", {"roles": ROLE_LABELS, "next": _local(next_), "error": error, **extra}, status=status)
+    return render(request, "signin.html", {"roles": {r: l for r, l in ROLE_LABELS.items() if r not in (Role.DEPUTY, Role.DISPLAY)},
+                                           "next": _local(next_), "error": error, **extra}, status=status)
 
 
 @router.get("/signin")
@@ -201,27 +183,13 @@ async def sign_in(request: Request, form: Annotated[FormData, Depends(checked_fo
     return RedirectResponse(_local(next_), status_code=303)
 
 
-@router.post("/signin/development")
-async def sign_in_development(request: Request, form: Annotated[FormData, Depends(checked_form)]):
-    from web.ui import render
-
-    if not dev_sign_in_enabled():
-        return render(request, "error.html", {"title": "登录", "message": "请通过统一身份认证登录。"}, status=404)
-    role, jurisdiction = str(form.get("role", "")), str(form.get("jurisdiction", "")).strip()
-    sub, name = str(form.get("sub", "")).strip(), str(form.get("name", "")).strip()
-    if role not in ROLE_LABELS or not JURISDICTION.match(jurisdiction) or not SUBJECT.match(sub) or (name and not SUBJECT.match(name)):
-        return _sign_in_page(request, str(form.get("next", "/")), "请选择身份，并填写辖区（如 taihu.fuyu）和账号。", 422)
-    request.state.visitor_out = issue(Role(role), jurisdiction, sub, name)
-    return RedirectResponse(_local(str(form.get("next", "/"))), status_code=303)
-
-
 @router.get("/checkin")
 async def check_in_page(request: Request, code: str = ""):
     from web.ui import render
 
     response = render(request, "checkin.html", {"code": code[:20]}, light=True)
-    if not _device_key(request):
-        _set_device(response, secrets.token_urlsafe(32))
+    if not device_key(request):
+        set_device(response, secrets.token_urlsafe(32))
     return response
 
 
@@ -230,7 +198,7 @@ async def check_in_form(request: Request, form: Annotated[FormData, Depends(chec
     from web.ui import render
 
     code, deputy_id = str(form.get("code", "")).strip()[:20], str(form.get("deputy_id", "")).strip()[:64]
-    personal_code, device = str(form.get("personal_code", "")).strip()[:12], _device_key(request) or secrets.token_urlsafe(32)
+    personal_code, device = str(form.get("personal_code", "")).strip()[:12], device_key(request) or secrets.token_urlsafe(32)
     try:
         request.state.visitor_out = await check_in(request, code, deputy_id, personal_code, device)
     except ServiceRefused as exc:
@@ -238,20 +206,26 @@ async def check_in_form(request: Request, form: Annotated[FormData, Depends(chec
                           status=exc.status if exc.status < 500 else 502)
     else:
         response = RedirectResponse("/vote", status_code=303)
-    _set_device(response, device)
+    set_device(response, device)
     return response
 
 
 DEVICE = "pj_device"  # the phone's own key for its voting credential: made here once, kept by the phone
 
 
-def _device_key(request: Request) -> str | None:
+def device_key(request: Request) -> str | None:
     key = request.cookies.get(DEVICE)
     return key if key and 32 <= len(key) <= 256 and re.fullmatch(r"[A-Za-z0-9_-]+", key) else None
 
 
-def _set_device(response, key: str) -> None:
+def set_device(response, key: str) -> None:
     response.set_cookie(DEVICE, key, max_age=400 * 86400, httponly=True, samesite="lax", secure=get_settings().cookie_secure)
+
+
+@router.get("/session/alive", status_code=204)
+async def alive(request: Request, who: Visitor = Depends(signed_in())) -> None:
+    """The page's quiet call while it is in use: the page session's idle deadline moves on (the
+    cookie is written back) and the access token is renewed in its last two minutes."""
 
 
 @router.post("/signout")

@@ -11,6 +11,56 @@ from typing import Any
 LANGS = ("zh", "en")
 
 EN = {
+    # sign-in, the big screen, tellers, receipts (issue 9, second pass)
+    "本机已绑定为 {d} 的座席平板：请退出，由代表在本机输入个人码签到。":
+        "This computer is bound as {d}'s seat tablet: sign out and let the deputy check in here with their personal code.",
+    "已重置 {d} 的个人码：代表下次签到时设置新的个人码。": "{d}'s personal code is reset: the deputy sets a new one at the next check-in.",
+    "本机绑定为座席平板": "Bind this computer as a seat tablet", "重置个人码": "Reset the personal code",
+    "没有手机的代表：在座席平板上登录人大办账号，绑定后退出，代表在平板上签到。人大办不接触代表的投票凭证。":
+        "A deputy without a phone: sign in as the office on the seat's tablet, bind it, sign out; the deputy checks in on the tablet. "
+        "The office never touches a deputy's voting credential.",
+    "一人多个身份时选择": "If you hold several roles, choose one", "默认": "Default",
+    "账号由县人大统一开通；忘记密码请联系管理员重置。": "Accounts are opened by the county congress; if you forget your password, ask an administrator to reset it.",
+    "本机用作大屏": "Use this computer as the big screen",
+    "在会场大屏电脑上点此：本机改用本次会议的只读大屏凭证，人大办账号在本机退出。":
+        "On the hall's screen computer: this browser gets the session's read-only display credential and the office's account signs out here.",
+    "大屏凭证已失效，请人大办在本机重新登录并打开大屏。": "The screen's credential has expired: the office signs in on this computer and turns the screen on again.",
+    "本次会议的签到凭证已失效（会议结束、离场或被撤销）。如仍在会场，请用会场公布的签到码重新签到。":
+        "Your check-in for this session has ended (the sitting ended, you left, or it was revoked). If you are still in the hall, check in again with the code shown there.",
+    "重新签到": "Check in again",
+    "监票": "Tellers", "我担任监票人的会议": "Sessions where I am a teller", "暂无会议指定您为监票人。": "No session names you as a teller yet.",
+    "开启选票需 {k} 人出示份额": "{k} shares open the ballots", "我的监票密钥": "My teller key",
+    "在您自己的电脑上生成密钥：piaojue ballot teller-key 监票密钥.json。私钥留在该文件中；这里只登记公钥。":
+        "Make your key on your own computer: piaojue ballot teller-key my-key.json. The private key stays in that file; only the public key is registered here.",
+    "密钥文件（只读取其中的公钥）": "Key file (only its public key is read)", "或粘贴公钥": "or paste the public key",
+    "登记公钥": "Register the public key", "公钥已登记": "Public key registered", "指纹": "Fingerprint",
+    "发出与收回": "Issued and collected", "收回（已录入）": "Collected (entered)", "核对": "Check",
+    "收回多于发出：本轮无效": "More collected than issued: this round is void", "收回等于发出": "Collected equals issued",
+    "尚有 {n} 张未录入": "{n} not yet entered", "已录入第 {n} 张": "Ballot {n} entered",
+    "无效票（赞成超过应选数）": "Invalid (more 'for' marks than seats)", "有效票": "Valid",
+    "已按总数录入：收回 {c} 张，有效 {v} 张，无效 {i} 张。": "Totals entered: {c} collected, {v} valid, {i} invalid.",
+    "逐张录入": "Ballot by ballot", "按收回的选票逐张录入。": "Enter the collected ballots one by one.",
+    "按收回的选票逐张录入；赞成超过 {limit} 个的选票记为无效票。":
+        "Enter the collected ballots one by one; a ballot with more than {limit} 'for' marks is recorded invalid.",
+    "录入这张选票": "Enter this ballot", "按总数录入": "By totals",
+    "已人工计票时，按计票单填写各项目的赞成、反对、弃权票数。与逐张录入二选一。":
+        "When counted by hand: each item's for, against and abstain from the tally sheet. Either this or ballot by ballot.",
+    "录入总数": "Enter the totals", "录入完毕后由主持人结束表决并计票。": "When all are entered, the presiding officer closes the vote.",
+    "出示密钥份额": "Present your key share", "已出示 {n} 份，需要 {k} 份。": "{n} presented, {k} needed.",
+    "您的密钥指纹": "Your key's fingerprint", "密钥文件": "Key file",
+    "或粘贴密钥文件内容，或在自己电脑上已开启的份额（piaojue ballot present-share … --print-only）":
+        "or paste the key file's text, or the share opened on your own computer (piaojue ballot present-share … --print-only)",
+    "密钥只用于本次开启您的份额，不保存、不记录。": "The key only opens your share for this request: it is neither kept nor logged.",
+    "出示份额": "Present the share", "计票结果": "Count", "当前没有需要监票人操作的事项。": "Nothing for the tellers to do now.",
+    "监票人账号（空格分隔）": "Tellers' accounts (separated by spaces)", "开启所需人数": "Shares needed to open",
+    "指定监票人": "Name the tellers",
+    "核对回执": "Check my receipt", "已确认的表决": "Certified votes",
+    "结果确认后，用投票时记下的回执码核对您的选票已被开启并计入。核对不会显示您的选择。":
+        "After certification, check with the receipt code you wrote down that your ballot was opened and counted. The check does not show your choices.",
+    "您的选票已计入": "Your ballot was counted",
+    "未找到该回执码：请核对是否输入完整、是否选对了表决。如确认无误，请告知监票人。":
+        "Receipt code not found: check that it is complete and that you chose the right vote. If it is right, tell the tellers.",
+    "暂无已确认的表决。": "No certified vote yet.", "结果确认后，在“投票”页点“核对回执”。": "After certification, open 'Vote' and choose 'Check my receipt'.",
     # the sealed vote (ballot): closed, awaiting the tellers' shares
     "待监票人开启": "Awaiting the tellers", "已作废": "Void",
     "投票已结束：监票人出示各自的密钥份额后开启选票并计票。":

@@ -39,6 +39,7 @@ class Visitor:
     role: str
     jurisdiction: str
     name: str = ""
+    unit: str = ""  # a lead unit's account names its unit (牵头单位)
     token_exp: int = 0  # the token's own expiry (epoch seconds)
     refresh: str = ""  # identity's refresh token (staff): the access token is renewed with it while in use
     csrf: str = field(default_factory=lambda: secrets.token_urlsafe(24))
@@ -110,6 +111,7 @@ class PageSession:
                 state["visitor"] = visitor
             else:
                 state["expired"] = True
+                state["expired_role"] = visitor.role if visitor else ""  # the expired page says how to come back
         static = scope["path"].startswith("/static/")
 
         async def send_with_session(message: Message) -> None:

@@ -15,7 +15,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from shared.auth import Role
 from web import i18n
-from web.auth import csrf_token, dev_sign_in_enabled
+from web.auth import csrf_token
 from web.session import Visitor
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -31,7 +31,8 @@ NAV = {
                   ("会议与表决", "/office/sessions"), ("项目看板", "/board")],
     Role.LEAD_UNIT: [("项目进度", "/unit")],
     Role.COUNTY: [("考核比较", "/county"), ("项目看板", "/board")],
-    Role.TELLER: [],
+    Role.TELLER: [("监票", "/tellers")],
+    Role.DISPLAY: [("大屏", "/screen")],
 }
 
 
@@ -53,7 +54,7 @@ def render(request: Request, template: str, context: dict[str, Any] | None = Non
     frame = {
         "_": _, "lang": lang, "who": who, "csrf": csrf_token(request), "path": request.url.path,
         "nav": NAV.get(Role(who.role), []) if who else [], "role_label": _role_label(who), "large": request.cookies.get("size") == "large",
-        "date": lambda v: i18n.cn_date(v, lang), "yuan": lambda v: i18n.yuan(v, lang), "dev": dev_sign_in_enabled(),
+        "date": lambda v: i18n.cn_date(v, lang), "yuan": lambda v: i18n.yuan(v, lang),
         "until": (lambda: datetime.fromtimestamp(who.expires_at).strftime("%H:%M")) if who else None,
         "page_class": page_class, "light": light,
     }

@@ -102,12 +102,14 @@ async def ballot_paper(vote_id: UUID, request: Request, who: Principal = Depends
 
 
 @router.get("/sessions", response_model=list[SessionBrief], responses=problems())
-async def list_sessions(request: Request, year: YearParam | None = None, who: Principal = Depends(ANYONE)):
-    """The sessions in the caller's jurisdiction, newest first, each with its votes."""
+async def list_sessions(request: Request, year: YearParam | None = None,
+                        who: Principal = Depends(require(display=True))):
+    """The sessions in the caller's jurisdiction, newest first, each with its votes. A session's
+    credential (a deputy's voting credential, the hall display's) lists that session only."""
     async with request.app.state.pool.acquire() as conn:
         sessions = await conn.fetch(
-            f"SELECT * FROM sessions WHERE {scope_sql('$1')} AND ($2::int IS NULL OR year = $2) ORDER BY created_at DESC",
-            who.jurisdiction, year)
+            f"SELECT * FROM sessions WHERE {scope_sql('$1')} AND ($2::int IS NULL OR year = $2)"
+            " AND ($3::uuid IS NULL OR id = $3) ORDER BY created_at DESC", who.jurisdiction, year, who.session)
         votes = await conn.fetch("SELECT id, session_id, kind, mode, status, round, seats, slate_id FROM votes"
                                  " WHERE session_id = ANY($1::uuid[]) ORDER BY id", [s["id"] for s in sessions])
     return [{**dict(s), "votes": [dict(v) for v in votes if v["session_id"] == s["id"]]} for s in sessions]

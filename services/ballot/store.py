@@ -311,6 +311,11 @@ async def issued_and_cast(conn, vote_id: UUID, round_: int) -> tuple[int | None,
     return row["issued"], row["cast"]
 
 
+async def paper_entered(conn, vote_id: UUID, round_: int) -> int:
+    """Paper ballots a teller has entered one by one in this round (收回 so far)."""
+    return await conn.fetchval("SELECT count(*) FROM ballots WHERE vote_id = $1 AND round = $2", vote_id, round_)
+
+
 async def session_status(conn, session_id: UUID) -> SessionStatus:
     return SessionStatus(await conn.fetchval("SELECT status FROM sessions WHERE id = $1", session_id))
 

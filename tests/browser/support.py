@@ -1,12 +1,21 @@
-"""What the browser tests share: signing in, the accessibility check, and watching for pages
-that break under the Content-Security-Policy or show a stack trace."""
+"""What the browser tests share: people's accounts and signing in (through the identity service,
+as a person does), the accessibility check, and watching for pages that break under the
+Content-Security-Policy or show a stack trace.
+
+Set-up that is not the subject of a test (a slate and an open vote for the ballot's hard cases)
+goes through the services' APIs with tokens of the development issuer, like the scenario's."""
 
 from __future__ import annotations
 
+import time
+import uuid
 from pathlib import Path
 from typing import Any
 
-from piaojue.screenshots import sign_in  # noqa: F401 (re-exported: the tests sign in as a person does)
+import httpx
+
+from piaojue.screenshots import PASSWORD, add_accounts, check_in, sign_in  # noqa: F401 (re-exported)
+from shared.auth import Role, mint
 
 AXE = (Path(__file__).parents[2] / "web" / "static" / "vendor" / "axe.min.js").read_text()
 
@@ -31,21 +40,35 @@ def watch(page) -> list[str]:
     return problems
 
 
-def open_vote(settings, town: str, deputies: list[str], titles: list[str], seats: int) -> dict[str, Any]:
+_CLIENT = httpx.Client(timeout=60)  # one connection pool for the set-up calls
+
+
+def api(settings, method: str, service: str, path: str, sub: str, role: Role, town: str, json: Any = None) -> Any:
+    response = _CLIENT.request(method, settings.url(service) + path, json=json,
+                               headers={"authorization": f"Bearer {mint(sub, role, town)}", "idempotency-key": str(uuid.uuid4())})
+    assert response.status_code < 300, f"{method} {path}: {response.status_code} {response.text}"
+    return response.json()
+
+
+def checkin_code(settings, town: str, session_id: str) -> str:
+    """The session's check-in code, once identity has heard of the session (an event from the ballot service)."""
+    token = mint("office", Role.OFFICE, town)
+    for _ in range(200):
+        response = _CLIENT.get(f"{settings.url('identity')}/sessions/{session_id}/checkin-code",
+                               headers={"authorization": f"Bearer {token}"})
+        if response.status_code == 200:
+            return response.json()["code"]
+        time.sleep(0.05)
+    raise AssertionError(f"identity never learnt of session {session_id}")
+
+
+def open_vote(settings, town: str, deputies: list[str], titles: list[str], seats: int, mode: str = "electronic",
+              tellers: dict[str, dict[str, str]] | None = None) -> dict[str, Any]:
     """Through the services' APIs (not the subject of these tests): a slate, a session with
-    everyone present, and an electronic vote opened. Returns the vote and its candidates."""
-    import uuid
-
-    import httpx
-
-    from shared.auth import Role, mint
+    everyone present, its tellers, and a vote opened. Returns the vote, its session and check-in code."""
 
     def call(method: str, service: str, path: str, role: Role = Role.OFFICE, json: Any = None) -> Any:
-        token = mint("office" if role is Role.OFFICE else "chair", role, town)
-        response = httpx.request(method, settings.url(service) + path, json=json, timeout=30,
-                                 headers={"authorization": f"Bearer {token}", "idempotency-key": str(uuid.uuid4())})
-        assert response.status_code < 300, f"{method} {path}: {response.status_code} {response.text}"
-        return response.json()
+        return api(settings, method, service, path, "office" if role is Role.OFFICE else "chair", role, town, json)
 
     ids = []
     for title in titles:
@@ -57,56 +80,29 @@ def open_vote(settings, town: str, deputies: list[str], titles: list[str], seats
     call("PUT", "ballot", "/terms/1/roster", json={"quota": len(deputies), "deputies": [{"deputy_id": d, "name": d} for d in deputies]})
     session = call("POST", "ballot", "/sessions", json={"name": f"{town} 人代会", "year": 2025, "term": 1})
     call("POST", "ballot", f"/sessions/{session['id']}/roll-call", json={"present": deputies})
-    import time
-
     for _ in range(200):
         if any(s["id"] == slate["id"] for s in call("GET", "ballot", "/slates")):
             break
         time.sleep(0.05)
-    vote = call("POST", "ballot", f"/sessions/{session['id']}/votes", json={"slate_id": slate["id"]})
-    keys = seat_tellers(settings, town, session["id"])
+    vote = call("POST", "ballot", f"/sessions/{session['id']}/votes", json={"slate_id": slate["id"], "mode": mode})
+    keys = seat_tellers(settings, town, session["id"], tellers)
     call("POST", "ballot", f"/votes/{vote['id']}/open", Role.PRESIDING)
     return {"id": vote["id"], "session": session["id"], "get": lambda: call("GET", "ballot", f"/votes/{vote['id']}"),
-            "keys": keys}
+            "keys": keys, "code": checkin_code(settings, town, session["id"])}
 
 
 TELLERS = ("T1", "T2", "T3")
 
 
-def _ballot(settings, town: str, method: str, path: str, role, sub: str, json: Any = None) -> Any:
-    import uuid
-
-    import httpx
-
-    from shared.auth import mint
-
-    response = httpx.request(method, settings.url("ballot") + path, json=json, timeout=60,
-                             headers={"authorization": f"Bearer {mint(sub, role, town)}", "idempotency-key": str(uuid.uuid4())})
-    assert response.status_code < 300, f"{method} {path}: {response.status_code} {response.text}"
-    return response.json()
-
-
-def seat_tellers(settings, town: str, session_id: str) -> dict[str, dict[str, str]]:
-    """The session's tellers (监票人), 2 of 3, each with a key of their own, through the API (the
-    tellers' page comes later): a secret electronic round opens only with them."""
+def seat_tellers(settings, town: str, session_id: str, keys: dict[str, dict[str, str]] | None = None) -> dict[str, dict[str, str]]:
+    """The session's tellers (监票人), 2 of 3, each with a key of their own, through the API: a
+    secret electronic round opens only with them (the year's walk does this on the pages)."""
     from piaojue.teller import new_key, registration
-    from shared.auth import Role
 
-    keys = {t: new_key() for t in TELLERS}
+    names = list(keys) if keys else list(TELLERS)
+    keys = keys or {t: new_key() for t in TELLERS}
     for teller, key in keys.items():
-        _ballot(settings, town, "PUT", "/tellers/me/key", Role.TELLER, teller, registration(key))
-    _ballot(settings, town, "PUT", f"/sessions/{session_id}/tellers", Role.PRESIDING, "chair",
-            {"tellers": list(TELLERS), "threshold": 2})
+        api(settings, "PUT", "ballot", "/tellers/me/key", teller, Role.TELLER, town, registration(key))
+    api(settings, "PUT", "ballot", f"/sessions/{session_id}/tellers", "chair", Role.PRESIDING, town,
+        {"tellers": names, "threshold": 2})
     return keys
-
-
-def present_shares(settings, town: str, vote_id: str, keys: dict[str, dict[str, str]]) -> dict[str, Any]:
-    """Two tellers open their shares of the closed round's key and present them (what
-    ``piaojue ballot present-share`` does): the sealed ballots are counted."""
-    from piaojue.teller import open_share
-    from shared.auth import Role
-
-    for teller in TELLERS[:2]:
-        mine = _ballot(settings, town, "GET", f"/votes/{vote_id}/shares/mine", Role.TELLER, teller)
-        counted = _ballot(settings, town, "POST", f"/votes/{vote_id}/shares", Role.TELLER, teller, open_share(keys[teller], mine))
-    return counted

@@ -1,9 +1,12 @@
-"""The Fuyu year as people walk it through the pages: a resident proposes from a phone, the
-office screens and builds the slate (差额), enters the roster, calls the roll and sets up the
-vote; the presiding officer opens it while the hall's big screen follows; deputies vote on
-phones (one in WeChat's browser); the officer closes and certifies; the office sees the
-dispositions and assigns a lead unit, which reports progress; the county ranks the township and
-exports the table. Every page on the way passes axe-core and breaks nothing under the CSP."""
+"""The Fuyu year as people walk it through the pages, everyone signed in through the identity
+service: a resident proposes from a phone, the office screens and builds the slate (差额),
+enters the roster, calls the roll and sets up the vote; the tellers register their keys and the
+presiding officer names them; the office turns the hall's PC into the big screen (display
+credential); deputies check in on their phones with the hall's code and vote (one in WeChat's
+browser); the officer closes, two tellers present their key shares, the officer certifies and
+a deputy checks the receipt; the office sees the dispositions and assigns a lead unit, which
+reports progress and answers a rectification item; the county ranks the township and exports
+the table. Every page on the way passes axe-core and breaks nothing under the CSP."""
 
 from __future__ import annotations
 
@@ -17,8 +20,9 @@ from openpyxl import load_workbook
 from playwright.sync_api import expect
 
 from piaojue.screenshots import DESKTOP, PHONE, SCREEN, WECHAT_UA
+from piaojue.teller import write_key
 from shared.auth import Role, mint
-from tests.browser.support import axe, present_shares, seat_tellers, sign_in, watch
+from tests.browser.support import axe, check_in, sign_in, watch
 
 TOWN = "taihu.fuyu"
 YEAR = "2025"
@@ -26,12 +30,14 @@ DEPUTIES = ["W1", "W2", "W3", "W4", "W5"]
 TITLES = ["村口路灯维修", "联丰村道路硬化", "新仓村饮水管网改造", "镇区学校周边人行道"]
 
 
-def person(browser, base, role: str = "", sub: str = "", jurisdiction: str = TOWN, viewport=DESKTOP, **kw):
+def person(browser, base, account: str = "", viewport=DESKTOP, start: str = "/", **kw):
+    """A person's own browser; signed in with their account when they have one, then on the page
+    they came for (``start``: the sign-in page sends them on, as after following a link)."""
     context = browser.new_context(viewport=viewport, locale="zh-CN", **kw)
     page = context.new_page()
     page.problems = watch(page)
-    if role:
-        sign_in(page, base, role, sub, jurisdiction)
+    if account:
+        sign_in(page, base, account, next=start)
     return page
 
 
@@ -45,7 +51,7 @@ def until(page, url: str, text: str, tries: int = 60) -> None:
         page.goto(url)
         if page.get_by_text(text).count():
             return
-        page.wait_for_timeout(250)
+        page.wait_for_timeout(100)
     raise AssertionError(f"{url} never showed {text!r}")
 
 
@@ -68,7 +74,7 @@ def inspect(settings, project_id: str, problem: str) -> None:
     assert response.status_code == 201, response.text
 
 
-def test_the_year_through_the_pages(site, site_settings, browser):
+def test_the_year_through_the_pages(site, site_settings, browser, people, tmp_path):
     # --- a resident proposes from a phone
     resident = person(browser, site, viewport=PHONE, user_agent=WECHAT_UA, is_mobile=True, has_touch=True)
     resident.goto(f"{site}/propose")
@@ -84,34 +90,39 @@ def test_the_year_through_the_pages(site, site_settings, browser):
     axe(resident, "track")
 
     # --- the office enters the grid worker's notebook, screens, and rejects one with a reason
-    office = person(browser, site, "office", "fuyu-office")
-    for title in [*TITLES[1:], "镇政府办公楼装修"]:
-        office.goto(f"{site}/office/proposals/new")
+    office = person(browser, site, "fuyu-office", start="/office/proposals/new")
+
+    def screen_to_candidate() -> None:
+        for stage in ("政府初审", "党委研究确定", "候选项目"):
+            office.click(f"button:has-text('→ {stage}')")
+            expect(office.locator("dd .badge")).to_have_text(stage)
+
+    for i, title in enumerate(["镇政府办公楼装修", *TITLES[1:]]):  # entered, and screened on its own page straight away
+        if i:
+            office.goto(f"{site}/office/proposals/new")
         office.fill('input[name="year"]', YEAR)
         office.select_option('select[name="channel"]', "grid")
         office.fill('input[name="title"]', title)
         office.fill('input[name="estimated_budget"]', "800000")
         press(office, "保存")
         expect(office.get_by_role("heading", name=title)).to_be_visible()
-    axe(office, "proposal")
-    office.fill('textarea[name="reason"]', "办公楼装修属负面清单，不纳入民生实事")
-    press(office, "不予采纳")
-    expect(office.locator("dd .badge")).to_have_text("不予采纳")
-    expect(office.locator("tbody")).to_contain_text("办公楼装修属负面清单")  # the reason, in the history
+        if title == "镇政府办公楼装修":
+            axe(office, "proposal")
+            office.fill('textarea[name="reason"]', "办公楼装修属负面清单，不纳入民生实事")
+            press(office, "不予采纳")
+            expect(office.locator("dd .badge")).to_have_text("不予采纳")
+            expect(office.locator("tbody")).to_contain_text("办公楼装修属负面清单")  # the reason, in the history
+        else:
+            screen_to_candidate()
 
-    office.goto(f"{site}/office/proposals")
+    office.goto(f"{site}/office/proposals")  # the resident's proposal waits among the submitted ones
     axe(office, "proposals")
     office.select_option('select[name="stage"]', "submitted")  # htmx swaps the table in place
-    for title in TITLES:
-        expect(office.locator("#results tbody")).to_contain_text(title)
-    expect(office.locator("#results tbody")).not_to_contain_text("镇政府办公楼装修")
+    expect(office.locator("#results tbody")).to_contain_text(TITLES[0])
+    expect(office.locator("#results tbody")).not_to_contain_text(TITLES[1])
     expect(office).to_have_url(re.compile(r"stage=submitted"))
-    for title in TITLES:
-        office.goto(f"{site}/office/proposals?q={title}")
-        office.click(f"#results >> text={title}")
-        for stage in ("政府初审", "党委研究确定", "候选项目"):
-            office.click(f"button:has-text('→ {stage}')")
-            expect(office.locator("dd .badge")).to_have_text(stage)
+    office.click(f"#results >> text={TITLES[0]}")
+    screen_to_candidate()
 
     # --- the slate: an equal one is refused with the reason, a competitive one (差额) published
     office.goto(f"{site}/office/slates/new")
@@ -149,28 +160,50 @@ def test_the_year_through_the_pages(site, site_settings, browser):
     until(office, session_url, "孚玉镇2025年民生实事候选项目")  # the slate has reached the ballot service
     office.click("button:has-text('新建表决')")
     expect(office.get_by_text("第 0 轮")).to_be_visible()
+    until(office, session_url, "/checkin?code=")  # identity has heard of the session: its check-in code
+    hall_code = office.locator("#checkin-code").inner_text()
     session_id = session_url.rsplit("/", 1)[1]
-    office.goto(f"{session_url}/sheet")
+    office.goto(f"{session_url}/sheet")  # printable: the code and the link, never a credential
     expect(office.locator("tbody tr")).to_have_count(5)
+    expect(office.locator("main")).to_contain_text(hall_code)
 
-    keys = seat_tellers(site_settings, TOWN, session_id)  # 监票人 and their keys, through the API (their page comes later)
+    # --- the tellers register their keys (made on their own computers), the presiding officer names them
+    tellers = {}
+    for name in ("fuyu-t1", "fuyu-t2", "fuyu-t3"):
+        write_key(tmp_path / f"{name}.json")
+        teller = tellers[name] = person(browser, site, name, start="/tellers")
+        teller.set_input_files('input[name="key_file"]', tmp_path / f"{name}.json")
+        press(teller, "登记公钥")
+        expect(teller.locator("#registered")).to_contain_text("公钥已登记")
+    axe(teller, "tellers")
+    chair = person(browser, site, "fuyu-presidium", start=f"/chair/sessions/{session_id}")
+    chair.fill('input[name="tellers"]', "fuyu-t1 fuyu-t2 fuyu-t3")
+    chair.fill('input[name="threshold"]', "2")
+    press(chair, "指定监票人")
+    expect(chair.locator("#tellers")).to_contain_text("fuyu-t1、fuyu-t2、fuyu-t3")
+    axe(chair, "console")
+
+    # --- the office turns the hall's PC into the big screen: the session's read-only display credential
+    screen = person(browser, site, "fuyu-office", viewport=SCREEN, start=f"/office/sessions/{session_id}")
+    screen.click("#make-screen")
+    expect(screen).to_have_url(f"{site}/screen/{session_id}")
+    expect(screen.locator("h1")).to_have_text("孚玉镇第十九届人民代表大会第五次会议")
+    screen.goto(f"{site}/office/proposals")  # the display credential reads this session, nothing else
+    expect(screen.get_by_role("alert")).to_have_text("无权访问此页面")
+    screen.goto(f"{site}/screen")
+    expect(screen).to_have_url(f"{site}/screen/{session_id}")
 
     # --- the presiding officer opens the vote; the big screen follows
-    chair = person(browser, site, "presiding", "fuyu-presidium")
-    chair.goto(f"{site}/chair/sessions/{session_id}")
-    axe(chair, "console")
-    screen = person(browser, site, "presiding", "fuyu-presidium", viewport=SCREEN)
-    screen.goto(f"{site}/screen/{session_id}")
     press(chair, "开始表决")
     expect(chair.locator('[data-live="issued"]')).to_have_text("4")
     expect(screen.locator('[data-live="issued"]')).to_have_text("4", timeout=10_000)
     axe(screen, "big screen")
 
-    # --- deputies vote on phones: three 'for' at most (3 seats)
+    # --- deputies check in on their phones with the hall's code and vote: three 'for' at most (3 seats)
+    receipts = {}
     for i, deputy in enumerate(DEPUTIES[:4]):
-        phone = person(browser, site, "deputy", deputy, viewport=PHONE, user_agent=WECHAT_UA if i == 0 else None,
-                       is_mobile=True, has_touch=True)
-        phone.goto(f"{site}/vote")
+        phone = person(browser, site, viewport=PHONE, user_agent=WECHAT_UA if i == 0 else None, is_mobile=True, has_touch=True)
+        check_in(phone, site, hall_code, deputy)
         phone.click("a.tile")
         if i == 0:
             axe(phone, "ballot")
@@ -184,19 +217,34 @@ def test_the_year_through_the_pages(site, site_settings, browser):
             axe(phone, "confirm")
         press(phone, "确认投票")
         expect(phone.locator("#receipt")).to_have_text(re.compile(r"^[0-9a-f]{64}$"))
+        receipts[deputy] = phone.locator("#receipt").inner_text()
         if i == 0:
             axe(phone, "receipt")
+            first_phone = phone  # W1 checks the receipt after certification
         assert not phone.problems, phone.problems
-        phone.context.close()
+        if i:
+            phone.context.close()
+    office.goto(session_url)
+    expect(office.locator("#credentials ~ .table-wrap tbody tr", has_text="已签到")).to_have_count(4)  # who checked in, never a credential
     expect(chair.locator('[data-live="cast"]')).to_have_text("4", timeout=10_000)  # live, from the stream
     expect(screen.locator('[data-live="cast"]')).to_have_text("4", timeout=10_000)
     assert chair.locator("text=村口路灯维修").count() == 0  # never a partial tally while open
 
-    # --- close, certify; the big screen shows who is chosen
+    # --- close; two tellers present their key shares (a key file, and the same pasted as text)
     press(chair, "结束表决并计票")
-    vote_id = next(s for s in httpx.get(f"{site_settings.url('ballot')}/sessions", timeout=30, headers={
-        "authorization": f"Bearer {mint('office', Role.OFFICE, TOWN)}"}).json() if s["id"] == session_id)["votes"][-1]["id"]
-    present_shares(site_settings, TOWN, vote_id, keys)  # the tellers open the sealed ballots
+    expect(chair.get_by_text("待监票人开启").first).to_be_visible()
+    t1, t2 = tellers["fuyu-t1"], tellers["fuyu-t2"]
+    t1.goto(f"{site}/tellers")
+    t1.get_by_role("link", name=re.compile("项目票决")).click()
+    expect(t1.locator("#fingerprint")).to_be_visible()
+    axe(t1, "present a share")
+    t1.set_input_files('input[name="key_file"]', tmp_path / "fuyu-t1.json")
+    press(t1, "出示份额")
+    expect(t1.locator("#progress")).to_have_text("已出示 1 份，需要 2 份。")
+    t2.goto(t1.url.split("?")[0])
+    t2.fill('textarea[name="key_text"]', (tmp_path / "fuyu-t2.json").read_text())
+    press(t2, "出示份额")
+    expect(t2.locator("#status")).to_have_text("已计票")  # counted: the sealed ballots opened
     chair.reload()
     expect(chair.locator(".badge.chosen")).to_have_count(3)
     expect(screen.locator(".mark")).to_have_count(3, timeout=10_000)
@@ -205,6 +253,18 @@ def test_the_year_through_the_pages(site, site_settings, browser):
     chair.get_by_role("link", name="结果公告").click()
     expect(chair.locator("tbody tr")).to_have_count(4)
     axe(chair, "announcement")
+
+    # --- a deputy checks the receipt: the ballot was opened and counted
+    first_phone.goto(f"{site}/vote")
+    first_phone.click("#check-receipt")
+    first_phone.fill('input[name="tracker"]', receipts["W1"])
+    press(first_phone, "核对")
+    expect(first_phone.locator("#receipt-outcome")).to_contain_text("您的选票已计入")
+    axe(first_phone, "receipt check")
+    first_phone.fill('input[name="tracker"]', "0" * 64)
+    press(first_phone, "核对")
+    expect(first_phone.locator("#receipt-outcome")).to_have_attribute("data-outcome", "missing")
+    first_phone.context.close()
 
     # --- dispositions, projects, the lead unit's report
     until(office, slate_url, "项目库")  # not funded, 800,000 元 is not small: intake's rules put it in the library
@@ -219,8 +279,7 @@ def test_the_year_through_the_pages(site, site_settings, browser):
     press(office, "保存")
     expect(office.locator("dl")).to_contain_text("镇城建办")
 
-    unit = person(browser, site, "lead_unit", "镇城建办")
-    unit.goto(f"{site}/unit")
+    unit = person(browser, site, "fuyu-chengjian", start="/unit")
     axe(unit, "unit")
     unit.click(f"text={TITLES[0]}")
     unit.fill('input[name="percent_done"]', "60")
@@ -242,7 +301,7 @@ def test_the_year_through_the_pages(site, site_settings, browser):
     axe(unit, "rectification items")
 
     # --- the county ranks the township and exports the table
-    county = person(browser, site, "county", "taihu-kaohe", "taihu")
+    county = person(browser, site, "taihu-kaohe")
     until(county, f"{site}/board?year={YEAR}", TITLES[0])  # the projects have reached scoring too
     county.goto(f"{site}/county?year={YEAR}")
     county.fill('input[name="township"]', TOWN)
@@ -257,6 +316,6 @@ def test_the_year_through_the_pages(site, site_settings, browser):
         sheet = load_workbook(io.BytesIO(file.read())).active
     assert [c.value for c in sheet[1]][:2] == ["名次", "乡镇"] and sheet["B2"].value == TOWN  # the scoring service's sheet
 
-    for page in (resident, office, chair, screen, unit, county):
+    for page in (resident, office, chair, screen, unit, county, *tellers.values()):
         assert not page.problems, page.problems
         page.context.close()

@@ -89,7 +89,7 @@ ROWS: dict[tuple[str, str, str], tuple[str, frozenset[Role], Any]] = {
     ("ballot", "GET", "/votes/{vote_id}/publication"): (READ, ANY | DISPLAY, None),
     ("ballot", "GET", "/sessions/{session_id}/live"): (READ, ANY | DISPLAY, None),
     # the lists the pages find their way with (services/ballot/listing.py)
-    ("ballot", "GET", "/sessions"): (READ, ANY, None),
+    ("ballot", "GET", "/sessions"): (READ, ANY | DISPLAY, None),
     ("ballot", "GET", "/sessions/{session_id}/deputies"): (READ, ANY, None),
     ("ballot", "GET", "/terms/{term}/roster"): (READ, ANY, None),
     ("ballot", "GET", "/slates"): (READ, ANY, None),

@@ -5,6 +5,7 @@ relays the ballot service's stream with the signed-in person's token)."""
 
 from __future__ import annotations
 
+import contextlib
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -14,12 +15,13 @@ from starlette.datastructures import FormData
 
 from shared.auth import Role
 from web.auth import checked_form, signed_in
-from web.client import Services, refused
+from web.client import ServiceDown, ServiceRefused, Services, refused
 from web.session import Visitor
 from web.ui import render
 
 router = APIRouter()
 CHAIR = signed_in(Role.PRESIDING, Role.OFFICE)
+WATCHERS = signed_in(Role.PRESIDING, Role.OFFICE, Role.DISPLAY)  # the big screen and its stream: the display too
 ACTIONS = {"open", "close", "certify"}
 
 
@@ -84,6 +86,26 @@ async def act(vote_id: UUID, action: str, request: Request, form: Annotated[Form
     return RedirectResponse(f"/chair/sessions/{vote['session_id']}#vote-{vote_id}", status_code=303)
 
 
+@router.post("/chair/sessions/{session_id}/tellers")
+async def name_tellers(session_id: UUID, request: Request, form: Annotated[FormData, Depends(checked_form)],
+                       who: Visitor = Depends(signed_in(Role.PRESIDING))):
+    """监票人: the presidium names the session's tellers (their accounts) and how many of them open
+    a sealed round; each must have registered a key on the tellers' page first (the service says who has not)."""
+    import re
+
+    names = [n for n in re.split(r"[\s,，、]+", str(form.get("tellers", ""))) if n][:20]
+    raw = str(form.get("threshold") or "").strip()
+    body = {"tellers": names, "threshold": int(raw) if raw.isdigit() and len(raw) < 3 else 0}
+    calls = Calls(request, who)
+    try:
+        await calls.services.call("PUT", "ballot", f"/sessions/{session_id}/tellers", calls.token, body)
+    except ServiceRefused as exc:
+        session = await calls.session(session_id)
+        return render(request, "chair.html", {"session": session, "role": who.role, "teller_error": exc.message,
+                                              "teller_detail": exc.detail}, status=exc.status if exc.status < 500 else 502)
+    return RedirectResponse(f"/chair/sessions/{session_id}#tellers-h", status_code=303)
+
+
 @router.get("/chair/votes/{vote_id}/announcement")
 async def announcement(vote_id: UUID, request: Request, who: Visitor = Depends(CHAIR)):
     """结果公告: printable on A4."""
@@ -93,15 +115,47 @@ async def announcement(vote_id: UUID, request: Request, who: Visitor = Depends(C
     return render(request, "announcement.html", {"vote": vote, "session": session})
 
 
+@router.get("/screen")
+async def my_screen(request: Request, who: Visitor = Depends(WATCHERS)):
+    """The display's own session (a display credential names it); staff pick one on the console."""
+    session = _display_session(who)
+    return RedirectResponse(f"/screen/{session}" if session else "/chair", status_code=303)
+
+
+def _display_session(who: Visitor) -> str | None:
+    if who.role != Role.DISPLAY:
+        return None
+    import jwt
+
+    return str(jwt.decode(who.token, options={"verify_signature": False}).get("session") or "") or None
+
+
+@router.post("/screen/{session_id}")
+async def turn_into_screen(session_id: UUID, request: Request, form: Annotated[FormData, Depends(checked_form)],
+                           who: Visitor = Depends(signed_in(Role.OFFICE))):
+    """This browser becomes the hall's screen for one session: identity's read-only display
+    credential replaces the office's sign-in here (the office signs in again on its own PC)."""
+    from web.auth import display
+
+    screen = await display(request, who, str(session_id))
+    request.state.visitor_out = screen
+    with contextlib.suppress(ServiceRefused, ServiceDown):  # the office's sign-in on this browser ends
+        await request.app.state.services.call("POST", "identity", "/auth/sign-out", None, {"refresh_token": who.refresh})
+    return RedirectResponse(f"/screen/{session_id}", status_code=303)
+
+
 @router.get("/screen/{session_id}")
-async def big_screen(session_id: UUID, request: Request, who: Visitor = Depends(CHAIR)):
+async def big_screen(session_id: UUID, request: Request, who: Visitor = Depends(WATCHERS)):
     """大屏 (1920×1080): the current vote; reloads itself when the stream says its state changed."""
+    own = _display_session(who)
+    if who.role == Role.DISPLAY and own != str(session_id):
+        return RedirectResponse(f"/screen/{own}", status_code=303)
     session = await Calls(request, who).session(session_id)
     return render(request, "screen.html", {"session": session, "vote": _current(session)}, page_class="screen")
 
 
 @router.get("/live/{session_id}")
-async def live(session_id: UUID, request: Request, who: Visitor = Depends(CHAIR)):
+async def live(session_id: UUID, request: Request, who: Visitor = Depends(WATCHERS)):
     """The ballot service's live stream, relayed (issued and cast counts, never a partial tally).
     The browser's Last-Event-ID goes with it; when the stream ends because the access token ran
     out, the EventSource reconnects here and the page session renews the token first (``signed_in``),

@@ -4,7 +4,9 @@ set-up of votes. Every decision is the services': the pages send it and show the
 
 from __future__ import annotations
 
+import secrets
 from typing import Annotated, Any
+from urllib.parse import quote
 from uuid import UUID, uuid4
 
 from fastapi import APIRouter, Depends, Request
@@ -111,6 +113,13 @@ class Calls:
 
     async def revoke(self, session_id: UUID, deputy_id: str, reason: str, key: str) -> dict[str, Any]:
         return await self._("POST", "identity", f"/sessions/{session_id}/credentials/{deputy_id}/revoke", {"reason": reason}, key=key)
+
+    async def bind_tablet(self, session_id: UUID, deputy_id: str, device_key: str, key: str) -> dict[str, Any]:
+        return await self._("POST", "identity", f"/sessions/{session_id}/tablets", {"deputy_id": deputy_id, "device_key": device_key},
+                            key=key)
+
+    async def reset_personal_code(self, term: int, deputy_id: str) -> None:
+        await self._("DELETE", "identity", f"/terms/{term}/deputies/{deputy_id}/personal-code")
 
     async def create_vote(self, session_id: UUID, body: dict[str, Any], key: str) -> dict[str, Any]:
         return await self._("POST", "ballot", f"/sessions/{session_id}/votes", body, key=key)
@@ -287,14 +296,14 @@ async def create_session(request: Request, form: Annotated[FormData, Depends(che
 
 
 @router.get("/sessions/{session_id}")
-async def session(session_id: UUID, request: Request, who: Visitor = Depends(OFFICE)):
+async def session(session_id: UUID, request: Request, tablet: str = "", reset: str = "", who: Visitor = Depends(OFFICE)):
     calls = Calls(request, who)
     s = await calls.session(session_id)
     listed = next((x for x in await calls.sessions() if x["id"] == str(session_id)), {"votes": []})
     return render(request, "office_session.html", {
         "s": s, "votes": listed["votes"], "deputies": await calls.deputies(session_id), "slates": await calls.slates(),
         "key": str(uuid4()), "checkin": await calls.checkin_code(session_id), "credentials": await calls.credentials(session_id),
-        "base": str(request.base_url).rstrip("/")})
+        "base": str(request.base_url).rstrip("/"), "tablet": tablet[:64], "reset": reset[:64]})
 
 
 @router.post("/sessions/{session_id}/credentials/{deputy_id}/revoke")
@@ -304,6 +313,41 @@ async def revoke(session_id: UUID, deputy_id: str, request: Request, form: Annot
     reason = str(form.get("reason", "")).strip()[:2000] or "人大办撤销"
     await Calls(request, who).revoke(session_id, deputy_id[:64], reason, _key(form))
     return RedirectResponse(f"/office/sessions/{session_id}#credentials", status_code=303)
+
+
+@router.post("/sessions/{session_id}/tablet")
+async def bind_tablet(session_id: UUID, request: Request, form: Annotated[FormData, Depends(checked_form)],
+                      who: Visitor = Depends(OFFICE)):
+    """座席平板: on the seat's tablet, the office binds this browser (its own device key) to a
+    deputy without a phone, recorded at identity; the office signs out and the deputy checks in
+    here with their personal code. No other device can then check in for that deputy."""
+    from web.auth import DEVICE, device_key, set_device
+
+    deputy_id = str(form.get("deputy_id", "")).strip()[:64]
+    device = device_key(request) or secrets.token_urlsafe(32)
+    calls = Calls(request, who)
+    try:
+        await calls.bind_tablet(session_id, deputy_id, device, _key(form))
+    except ServiceRefused as exc:
+        return problem_page(request, exc.message, exc.detail, status=exc.status if exc.status < 500 else 502)
+    response = RedirectResponse(f"/office/sessions/{session_id}?tablet={quote(deputy_id)}#credentials", status_code=303)
+    if request.cookies.get(DEVICE) != device:
+        set_device(response, device)
+    return response
+
+
+@router.post("/sessions/{session_id}/personal-code")
+async def reset_personal_code(session_id: UUID, request: Request, form: Annotated[FormData, Depends(checked_form)],
+                              who: Visitor = Depends(OFFICE)):
+    """重置个人码: a deputy forgot it (or it locked); they set a new one at their next check-in."""
+    calls = Calls(request, who)
+    s = await calls.session(session_id)
+    deputy_id = str(form.get("deputy_id", "")).strip()[:64]
+    try:
+        await calls.reset_personal_code(s["term"], deputy_id)
+    except ServiceRefused as exc:
+        return problem_page(request, exc.message, exc.detail, status=exc.status if exc.status < 500 else 502)
+    return RedirectResponse(f"/office/sessions/{session_id}?reset={quote(deputy_id)}#credentials", status_code=303)
 
 
 @router.get("/sessions/{session_id}/sheet")

@@ -25,7 +25,7 @@ PHOTO_MAX = 5 * 1024 * 1024  # the supervision service's limit for a photo
 class Calls:
     def __init__(self, request: Request, who: Visitor) -> None:
         self.services: Services = request.app.state.services
-        self.token, self.unit = who.token, who.sub
+        self.token, self.unit = who.token, who.unit
 
     async def projects(self) -> list[dict[str, Any]]:
         """The unit's own projects (the account names its unit; the identity issue makes the

@@ -14,8 +14,8 @@ from fastapi import APIRouter, Depends, Request
 from starlette.datastructures import FormData
 
 from shared.auth import Role
-from web.auth import checked_form, signed_in, voting_token
-from web.client import ServiceDown, Services, refused
+from web.auth import checked_form, signed_in
+from web.client import ServiceDown, ServiceRefused, Services, refused
 from web.session import Visitor
 from web.ui import render as _render
 
@@ -32,18 +32,25 @@ class Calls:
         self.services: Services = request.app.state.services
         self.request, self.who, self.token = request, who, who.token
 
-    async def open_votes(self) -> list[dict[str, Any]]:
+    async def votes(self) -> list[dict[str, Any]]:
+        """The votes of the deputy's session (a voting credential lists its own session only)."""
         sessions = await self.services.call("GET", "ballot", "/sessions", self.token)
-        return [{**v, "session": s["name"]} for s in sessions for v in s["votes"]
-                if v["status"] == "open" and v["mode"] == "electronic"]
+        return [{**v, "session": s["name"]} for s in sessions for v in s["votes"]]
+
+    async def certified_votes(self) -> list[dict[str, Any]]:
+        """Votes whose receipts can be checked: certified (the deputy's receipt is their ballot's tracker)."""
+        return [v for v in await self.votes() if v["status"] == "certified"]
+
+    async def receipt(self, vote_id: str, tracker: str) -> dict[str, Any]:
+        return await self.services.call("GET", "ballot", f"/votes/{vote_id}/receipts/{tracker}", self.token)
 
     async def paper(self, vote_id: UUID) -> dict[str, Any]:
         """The ballot of the current round: candidates, choices, the 'for' limit (the service's rule)."""
         return await self.services.call("GET", "ballot", f"/votes/{vote_id}/ballot-paper", self.token)
 
     async def cast(self, vote_id: UUID, session_id: str, marks: dict[str, str], key: str):
-        token = await voting_token(self.request, self.who, session_id)  # the session's voting credential
-        return await self.services.response("POST", "ballot", f"/votes/{vote_id}/ballots", token, {"marks": marks}, key=key)
+        # the deputy's page session is identity's voting credential for this session (签到 on this phone)
+        return await self.services.response("POST", "ballot", f"/votes/{vote_id}/ballots", self.token, {"marks": marks}, key=key)
 
 
 def render(request: Request, template: str, context: dict[str, Any], status: int = 200):
@@ -62,8 +69,36 @@ def _marks(form: FormData, paper: dict[str, Any]) -> dict[str, str]:
 
 @router.get("/vote")
 async def my_votes(request: Request, who: Visitor = Depends(DEPUTY)):
-    votes = await Calls(request, who).open_votes()
-    return render(request, "vote_list.html", {"votes": votes})
+    votes = await Calls(request, who).votes()
+    return render(request, "vote_list.html", {
+        "votes": [v for v in votes if v["status"] == "open" and v["mode"] == "electronic"],
+        "certified": [v for v in votes if v["status"] == "certified"]})
+
+
+@router.get("/vote/receipt")
+async def receipt_page(request: Request, who: Visitor = Depends(DEPUTY)):
+    """核对回执: after certification, the deputy checks that their ballot was among those counted.
+    A form (POST), so that the receipt code never sits in an address or the browser's history."""
+    return render(request, "vote_receipt.html", {"votes": await Calls(request, who).certified_votes()})
+
+
+@router.post("/vote/receipt")
+async def check_receipt(request: Request, form: Annotated[FormData, Depends(checked_form)], who: Visitor = Depends(DEPUTY)):
+    import re
+
+    calls = Calls(request, who)
+    votes = await calls.certified_votes()
+    vote_id, tracker = str(form.get("vote_id", "")), str(form.get("tracker", "")).strip().lower()
+    context: dict[str, Any] = {"votes": votes, "vote_id": vote_id, "tracker": tracker[:64]}
+    if not re.fullmatch(r"[0-9a-f]{64}", tracker) or vote_id not in {v["id"] for v in votes}:
+        return render(request, "vote_receipt.html", {**context, "error": "请选择表决，并完整输入 64 位回执码。"}, status=422)
+    try:
+        context["found"] = await calls.receipt(vote_id, tracker)
+    except ServiceRefused as exc:
+        if exc.status != 404:
+            raise
+        context["missing"] = True
+    return render(request, "vote_receipt.html", context)
 
 
 @router.get("/vote/{vote_id}")

@@ -223,6 +223,10 @@ async def get_vote(vote_id: UUID, request: Request, who: Principal = Depends(ANY
     async with request.app.state.pool.acquire() as conn:
         vote = await store.load_vote(conn, who, vote_id)
         issued, cast = await store.issued_and_cast(conn, vote_id, len(vote.rounds))
+        current = vote.current
+        if vote.status is Status.OPEN and current is not None and current.mode is Mode.PAPER:
+            # a paper round: what the tellers have entered so far, to check against the ballots issued
+            cast = current.tally.collected if current.totals_entered else await store.paper_entered(conn, vote_id, current.number)
     return view(vote, issued, cast)
 
 
