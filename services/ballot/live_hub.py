@@ -274,7 +274,7 @@ class Hub:
                 conn = await asyncpg.connect(self.settings.database_url, timeout=5, server_settings={
                     "search_path": "ballot", "application_name": APPLICATION})
                 await _init_connection(conn)
-                conn.add_termination_listener(lambda _: lost.set())
+                conn.add_termination_listener(lambda _, lost=lost: lost.set())  # this connection's own event
                 await conn.add_listener(CHANNEL, self._notified)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
                 log.warning("live view: no database connection; retrying", error=str(exc), retry_s=delay)

@@ -145,11 +145,18 @@ async def cast(vote_id: UUID, request: Request, form: Annotated[FormData, Depend
     except ValueError:
         key = str(uuid4())
     raw = {k[2:]: str(v) for k, v in form.items() if k.startswith("m.") and len(k) < 80}
+    unsure = {"vote_id": vote_id, "marks": raw, "key": key}
     try:
         paper = await calls.paper(vote_id)
         response = await calls.cast(vote_id, str(paper["session_id"]), raw, key)
     except ServiceDown:
-        return render(request, "vote_unsure.html", {"vote_id": vote_id, "marks": raw, "key": key}, status=503)
+        return render(request, "vote_unsure.html", unsure, status=503)
+    except ServiceRefused as exc:
+        if exc.status == 503:  # the ballot service's database is away for a moment: same as a lost connection
+            return render(request, "vote_unsure.html", unsure, status=503)
+        raise
+    if response.status_code == 503:  # not recorded, or not known to be: re-sent with the same key, counted once
+        return render(request, "vote_unsure.html", unsure, status=503)
     if response.status_code == 201:
         body = response.json()
         replayed = response.headers.get("idempotent-replayed") == "true" or not body.get("receipt")
