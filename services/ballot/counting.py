@@ -124,14 +124,15 @@ async def _open_all(conn, suite_name: str, private: bytes, info: bytes, vote_id:
 
     pending: list[asyncio.Future] = []
     batch: list[bytes] = []
+    in_flight = 2 * (os.cpu_count() or 2) if executor is not None else 0
     async for row in conn.cursor("SELECT sealed FROM sealed_ballots WHERE vote_id = $1 AND round = $2", vote_id, round_,
                                  prefetch=BATCH):
         batch.append(row[0])
         if len(batch) == BATCH:
             pending.append(start(batch))
             batch = []
-        while pending and pending[0].done():  # take each opened batch in as soon as it is back
-            keep(pending.pop(0).result())
+        while pending and (pending[0].done() or len(pending) > in_flight):  # a few batches out at a time:
+            keep(await pending.pop(0))  # reading ahead of the workers would hold every sealed ballot in memory
     if batch:
         pending.append(start(batch))
     for part in pending:
