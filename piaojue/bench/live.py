@@ -38,6 +38,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sessions", type=int, default=50, help="sessions they follow, one open vote each (default 50)")
     p.add_argument("--rate", type=float, default=1000, help="ballots/s cast meanwhile (default 1000)")
     p.add_argument("--seconds", type=float, default=20, help="length of the casting phase (default 20)")
+    p.add_argument("--cast-replicas", type=int, default=0,
+                   help="other ballot replicas that take the casts, as a load balancer spreads them while the one "
+                        "replica holds every screen (default 0: the casts go to the screens' replica too)")
     p.add_argument("--keep-db", action="store_true", help=f"keep the {NAME} database afterwards")
 
 
@@ -57,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     from piaojue import processes
     from shared.settings import get_settings
 
-    if min(args.sessions, args.rate, args.seconds) <= 0 or args.clients < 0:
+    if min(args.sessions, args.rate, args.seconds) <= 0 or args.clients < 0 or args.cast_replicas < 0:
         print("--sessions, --rate and --seconds must be positive (--clients 0: the same run without screens)", file=sys.stderr)
         return 2
     base = get_settings()
@@ -67,8 +70,8 @@ def run(args: argparse.Namespace) -> int:
     log_dir = Path(tempfile.mkdtemp(prefix="piaojue-bench-live-"))
     replicas: list = []
     try:
-        replicas = start_replicas(settings, 1, log_dir, base_port=base.base_port + 50)
-        report = asyncio.run(_measure(args, settings, replicas[0], log_dir))
+        replicas = start_replicas(settings, 1 + args.cast_replicas, log_dir, base_port=base.base_port + 50)
+        report = asyncio.run(_measure(args, settings, replicas[0], log_dir, replicas[1:]))
     finally:
         processes.stop({str(i): p for i, (_, p) in enumerate(replicas)})
         drop_infra(base, args.keep_db, NAME)
@@ -79,7 +82,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _measure(args: argparse.Namespace, settings: Any, replica: tuple[int, subprocess.Popen], log_dir: Path) -> dict[str, Any]:
+async def _measure(args: argparse.Namespace, settings: Any, replica: tuple[int, subprocess.Popen], log_dir: Path,
+                   casters: list[tuple[int, subprocess.Popen]]) -> dict[str, Any]:
+    """The screens all on ``replica``; the casts on it too, or spread over the ``casters``."""
     from shared.auth import mint
 
     port, proc = replica
@@ -87,7 +92,8 @@ async def _measure(args: argparse.Namespace, settings: Any, replica: tuple[int, 
     per_session = max(-(-args.clients // args.sessions), -(-casts // args.sessions))
     towns = townships("live", per_session * args.sessions, size=per_session)
     pool = Pool([port], 64)
-    report: dict[str, Any] = {"clients": args.clients, "sessions": args.sessions, "rate": args.rate, "seconds": args.seconds}
+    report: dict[str, Any] = {"clients": args.clients, "sessions": args.sessions, "rate": args.rate, "seconds": args.seconds,
+                              "cast_replicas": len(casters)}
     try:
         started = time.perf_counter()
         await publish_slates(settings, towns)
@@ -116,14 +122,20 @@ async def _measure(args: argparse.Namespace, settings: Any, replica: tuple[int, 
         index = {t.vote_id: i for i, t in enumerate(towns)}
         stop = asyncio.Event()
         sampler = asyncio.create_task(_count_queries(settings.database_url, stop))
-        cpu0 = cpu_snapshot([proc.pid], NAME)  # the screens' process shows as "other"
+        pids = [proc.pid, *(c.pid for _, c in casters)]
+        cpu0 = cpu_snapshot(pids, NAME)  # the screens' process shows as "other"
         started = time.perf_counter()
-        latencies, answered = await _paced(pool, reqs, index, args.rate, args.seconds + 60)
+        casting = Pool([p for p, _ in casters], 64) if casters else pool
+        try:
+            latencies, answered = await _paced(casting, reqs, index, args.rate, args.seconds + 60)
+        finally:
+            if casting is not pool:
+                casting.close()
         report["cast_phase_s"] = seconds = round(time.perf_counter() - started, 2)
         await asyncio.sleep(2)  # the last counts reach the clients
         stop.set()
         queries, sampled_s = await sampler
-        report["cpu"] = cpu_delta(cpu0, cpu_snapshot([proc.pid], NAME), seconds + 2, max(len(latencies), 1))
+        report["cpu"] = cpu_delta(cpu0, cpu_snapshot(pids, NAME), seconds + 2, max(len(latencies), 1))
         report["rss_mb"], report["peak_rss_mb"] = rss_mb(proc.pid)
         screens.terminate()
         await asyncio.wait_for(screens.wait(), 120)
@@ -218,7 +230,8 @@ def _pct(values: list[float], q: float) -> float | None:
 
 
 def _print(report: dict[str, Any]) -> None:
-    print(f"\npiaojue bench live — {report['clients']} clients over {report['sessions']} sessions, one replica, "
+    print(f"\npiaojue bench live — {report['clients']} clients over {report['sessions']} sessions on one replica"
+          f"{' (casts through ' + str(report['cast_replicas']) + ' other)' if report['cast_replicas'] else ' (casts too)'}, "
           f"{report['rate']:.0f} ballots/s for {report['seconds']} s, code {report['code']} "
           f"(load average before {report['load_before']}, after {report['load_after']})")
     print(f"  setup {report['setup_s']} s; {report['connected']} clients connected in {report['connect_s']} s "

@@ -308,7 +308,12 @@ class Hub:
             payload = " ".join(f"s{i}" for i in casts)[:7900]  # NOTIFY's payload limit is 8000 bytes
             self.last_read = time.monotonic()
             try:
-                rows = await conn.fetch(READ, ids, payload, timeout=10)
+                if ids:
+                    rows = await conn.fetch(READ, ids, payload, timeout=10)
+                else:  # nothing watched here, casts taken here: READ's notify runs only with a row to read
+                    rows = []
+                    if payload:
+                        await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, payload, timeout=10)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
                 log.warning("live view: read failed", error=str(exc))
                 self.dirty.update(ids)

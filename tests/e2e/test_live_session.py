@@ -330,6 +330,32 @@ async def test_clients_reconnect_to_a_restarted_replica_and_resume_without_a_gap
             assert (await next_event(events(r)))["data"]["present"] == 5
 
 
+async def test_casts_taken_by_a_replica_that_watches_nothing_reach_the_screens_of_another(settings, cluster, tmp_path: Path):
+    """A load balancer sends a deputy's cast to one replica and the hall's screen to another: the
+    casting replica, which follows no session itself, still tells the others at its next read. The
+    screens' replica re-reads on its own only every 10 min here, so only that signal can bring the count."""
+    screens = Replica(settings, tmp_path / "ballot-screens.log", PIAOJUE_LIVE_REFRESH_SECONDS="600")
+    try:
+        await screens.start()
+        async with httpx.AsyncClient(timeout=30) as client:
+            town = Town(settings, client, "taihu.livespread")
+            slate = await town.slate(["甲", "乙", "丙"], seats=2)
+            a, b, c = (x["candidate_id"] for x in slate["candidates"])
+            session = await town.session(DEPUTIES)
+            vote = await town.vote(session, slate_id=slate["id"])
+            await town.open(vote)
+            headers = {"authorization": f"Bearer {town.token('office', Role.OFFICE)}"}
+            async with client.stream("GET", live_url(screens.url, session), headers=headers) as live:
+                stream = events(live)
+                await next_event(stream, state_where(lambda s: s["votes"][0]["status"] == "open"))
+                ballots = ballots_from({a: DEPUTIES, b: DEPUTIES[:3]}, DEPUTIES, [a, b, c])
+                await town.cast_all(vote, {d: ballots[d] for d in DEPUTIES[:2]})  # through the cluster's replica
+                seen = await next_event(stream, state_where(lambda s: s["votes"][0]["cast"] == 2))
+                assert seen["data"]["votes"][0]["issued"] == 5
+    finally:
+        screens.stop()
+
+
 async def test_a_client_that_does_not_read_is_dropped_and_resumes(settings, replica):
     async with httpx.AsyncClient(timeout=30) as client:
         town = Town(settings, client, "taihu.liveslow")
