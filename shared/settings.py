@@ -67,6 +67,11 @@ class Settings(BaseSettings):
     web_secret: str = ""
     cookie_secure: bool = False
     web_session_minutes: int = 30
+    # The public proposal form's machine account at identity (role ``resident`` in each township
+    # that takes proposals online): its client id and secret. Without them a development front
+    # signs the form's token itself, and a production front answers the form 503 online-form-unavailable.
+    web_client_id: str = ""
+    web_client_secret: str = ""
     # The live view (GET /sessions/{id}/live, services/ballot/live_hub.py): a session's state is read
     # at most once per ``live_read_seconds`` per replica, whatever the cast rate; idle streams get a
     # heartbeat every ``live_heartbeat_seconds``; a client more than ``live_queue`` events behind is

@@ -10,8 +10,9 @@ mints no token for anyone who signs in: every one comes from the identity servic
 - The hall's big screen (大屏): the office turns a browser into the screen of one session with
   identity's read-only display credential (``display``); the office's own sign-in ends there.
 - ``resident_token``: the public proposal form's credential (role ``resident``: it can only
-  submit a proposal through the online channel). The one token still made here; identity has
-  no resident accounts (a machine account with client credentials is the production way).
+  submit a proposal through the online channel), a client-credentials token of the front's
+  machine account at identity (``PIAOJUE_WEB_CLIENT_ID``/``_SECRET``); a development front
+  without one signs it itself.
 
 Also here: the dependencies a page uses to require a signed-in person of some roles, and the
 CSRF check of every form."""
@@ -25,6 +26,7 @@ import secrets
 import time
 from typing import Annotated
 
+import httpx
 import jwt
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse
@@ -32,7 +34,7 @@ from starlette.datastructures import FormData
 
 from shared.auth import Role, mint
 from shared.settings import get_settings
-from web.client import ServiceDown, ServiceRefused
+from web.client import ServiceDown, ServiceRefused, Services, refused
 from web.session import ANON_CSRF, Visitor, cookie
 
 router = APIRouter()
@@ -99,11 +101,33 @@ async def renewed(request: Request, who: Visitor) -> Visitor:
     return fresh
 
 
-def resident_token(jurisdiction: str) -> str:
+_resident_tokens: dict[tuple[str, str], tuple[str, float]] = {}  # (client, township) → (token, expires at)
+
+
+async def resident_token(services: Services, jurisdiction: str) -> str:
     """The online form's credential for a township (role ``resident``: it may only submit a
-    proposal through the online channel). Identity service: a client-credentials token of the
-    web front's machine account."""
-    return mint("web-online-form", Role.RESIDENT, jurisdiction, name="线上征集", ttl_s=300)
+    proposal through the online channel): identity's client-credentials token for the front's
+    machine account, kept until a minute before it expires."""
+    settings = services.settings
+    if not settings.web_client_id:
+        if settings.env == "production":
+            raise ServiceRefused(503, "online-form-unavailable", "线上征集暂未开通 The online form is not set up",
+                                 "the web front has no machine account at identity (PIAOJUE_WEB_CLIENT_ID, _SECRET)")
+        return mint("web-online-form", Role.RESIDENT, jurisdiction, name="线上征集", ttl_s=300)  # development only
+    key = (settings.web_client_id, jurisdiction)
+    if (kept := _resident_tokens.get(key)) and kept[1] > time.time() + 60:
+        return kept[0]
+    try:
+        response = await services.client.post(
+            settings.url("identity") + "/oauth/token", auth=(settings.web_client_id, settings.web_client_secret),
+            data={"grant_type": "client_credentials", "role": str(Role.RESIDENT), "jurisdiction": jurisdiction})
+    except httpx.HTTPError as exc:
+        raise ServiceDown(f"identity: {exc!r}") from exc
+    if response.status_code != 200:
+        raise refused(response)
+    answer = response.json()
+    _resident_tokens[key] = (answer["access_token"], time.time() + int(answer["expires_in"]))
+    return answer["access_token"]
 
 
 # ---------------------------------------------------------------- what pages depend on

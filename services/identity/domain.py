@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-ROLES = ("office", "presiding", "deputy", "teller", "lead_unit", "county", "admin")  # display: never an account
+# display: never an account; resident: the web front's machine account for the online proposal form
+ROLES = ("office", "presiding", "deputy", "teller", "lead_unit", "county", "admin", "resident")
 COUNTY_ONLY = ("county", "admin")  # roles held at the county, never in a township
 JURISDICTION = re.compile(r"^[a-z][a-z0-9_-]{0,31}(\.[a-z][a-z0-9_-]{0,31}){0,3}$")
 MIN_PASSWORD = 10

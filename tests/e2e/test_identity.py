@@ -164,6 +164,34 @@ async def test_a_machine_account_gets_a_client_credentials_token(settings, http)
     assert_problem(await sign_in(http, settings, "county-kaohe-system", secret), 401, "sign-in-failed")
 
 
+async def test_the_online_proposal_form_gets_its_resident_token_from_identity_not_from_the_front(settings, http):
+    """The pages' public form submits as the front's machine account (role resident), through
+    client credentials: a production front signs nothing; without the account it says the form is not open."""
+    from web.auth import resident_token
+    from web.client import Services, ServiceRefused
+
+    town = "taihu.webform"
+    machine = await add_account(http, settings, "web-online-form", [{"role": "resident", "jurisdiction": town}], kind="machine")
+    front = Services(settings.model_copy(update={"web_client_id": "web-online-form",
+                                                 "web_client_secret": machine["client_secret"]}), http)
+    token = await resident_token(front, town)
+    assert await resident_token(front, town) == token  # kept until shortly before it expires
+    claims = jwt.decode(token, options={"verify_signature": False})
+    assert (claims["sub"], claims["role"], claims["jurisdiction"]) == ("web-online-form", "resident", town)
+    body = {"year": 2025, "title": "村口路灯不亮", "channel": "online", "location": "村口"}
+    created = await http.post(settings.url("intake") + "/proposals", json=body, headers=bearer(token))
+    assert created.status_code == 201, created.text
+    assert_problem(await http.post(settings.url("intake") + "/proposals", json={**body, "channel": "grid"}, headers=bearer(token)),
+                   422, "channel-not-allowed")
+    with pytest.raises(ServiceRefused) as refused:  # a township the account does not serve
+        await resident_token(front, "taihu.fuyu")
+    assert (refused.value.status, refused.value.code) == (403, "no-such-grant")
+    production = Services(settings.model_copy(update={"env": "production"}), http)
+    with pytest.raises(ServiceRefused) as closed:
+        await resident_token(production, town)
+    assert (closed.value.status, closed.value.code) == (503, "online-form-unavailable")
+
+
 # ---------------------------------------------------------------- tokens every service refuses
 
 

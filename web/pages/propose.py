@@ -27,7 +27,7 @@ class Calls:
         self.services: Services = request.app.state.services
 
     async def submit(self, town: str, body: dict[str, Any], key: str) -> dict[str, Any]:
-        return await self.services.call("POST", "intake", "/proposals", resident_token(town), body, key=key)
+        return await self.services.call("POST", "intake", "/proposals", await resident_token(self.services, town), body, key=key)
 
     async def track(self, code: str, client: str) -> dict[str, Any]:
         """Public by design, rate-limited per client by intake: the resident's address is passed on
