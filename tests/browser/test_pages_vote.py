@@ -146,11 +146,14 @@ def test_the_ballot_in_wechats_browser_on_a_phone_and_at_200_percent_zoom(site, 
     page.goto(f"{site}/vote")
     sizes: dict[str, int] = {}
     page.on("response", lambda r: sizes.__setitem__(r.url, len(r.body())) if r.status == 200 else None)
-    page.locator("a.tile").first.tap()
-    page.wait_for_load_state("load")
+    page.locator(f'a.tile[href="/vote/{vote["id"]}"]').tap()  # this test's vote (others' may be listed before it)
+    # The ballot's own load (its stylesheet applied), not the list's: tap() returns before the navigation.
+    page.wait_for_url(f"{site}/vote/{vote['id']}", wait_until="load")
     assert sum(sizes.values()) < 40_000, sizes  # the ballot and all it loads: light enough for a slow connection
-    for fieldset in page.locator("fieldset").all():
-        box = fieldset.get_by_text("弃权", exact=True).bounding_box()
+    fieldsets = page.locator("fieldset").all()
+    assert len(fieldsets) == len(TITLES)  # the ballot itself, one fieldset per candidate
+    for fieldset in fieldsets:
+        box = fieldset.locator("label").filter(has_text="弃权").bounding_box()  # the whole label takes the tap
         assert box["height"] >= 44 and box["width"] >= 44  # large touch targets
     choose(page, ["赞成", "弃权", "赞成", "反对"])
     page.get_by_role("button", name="下一步：核对选票").tap()
