@@ -2,7 +2,7 @@
 keyboard only, the 'for' limit before submit, a double click, a connection lost mid-cast,
 WeChat's browser on a phone, 200% zoom; script tags and 100 KB of text in a proposal, an expired
 session or credential, a form without its CSRF token; the tellers' paper ballots, one by one and
-by totals. Deputies check in with the session's code on their own phone, as in the hall."""
+by totals; the satisfaction rating ballot. Deputies check in with the session's code on their own phone, as in the hall."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ import pytest
 from playwright.sync_api import expect
 
 from piaojue.screenshots import PHONE, WECHAT_UA
-from tests.browser.support import axe, check_in, open_vote, sign_in, watch
+from shared.auth import Role, mint
+from tests.browser.support import api, axe, check_in, checkin_code, open_vote, seat_tellers, sign_in, watch
 
 TOWN = "taihu.kb"
 DEPUTIES = [f"K{i}" for i in range(1, 11)]
@@ -167,6 +168,53 @@ def test_the_ballot_in_wechats_browser_on_a_phone_and_at_200_percent_zoom(site, 
     assert zoomed.evaluate("getComputedStyle(document.documentElement).fontSize") == "22px"
     assert zoomed.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     axe(zoomed, "ballot in large text")
+
+
+def test_a_deputy_rates_last_years_projects_on_the_satisfaction_ballot(site, browser, site_settings):
+    """满意度测评: the projects a vote chose reach the ballot service (as events, through supervision);
+    at the next sitting each deputy rates each on a phone: 满意 / 基本满意 / 不满意, receipt shown."""
+    town, deputies = "taihu.manyi", [f"M{i}" for i in range(1, 6)]
+    chosen = open_vote(site_settings, town, deputies, ["戊：村道硬化", "己：路灯安装", "庚：公厕改造"], seats=2, mode="paper")
+
+    def call(method, path, role=Role.OFFICE, sub="office", json=None):
+        return api(site_settings, method, "ballot", path, sub, role, town, json)
+
+    paper = call("GET", f"/votes/{chosen['id']}/ballot-paper")
+    first, second, third = (c["id"] for c in paper["candidates"])
+    for _ in deputies:  # the tellers enter the collected paper ballots
+        call("POST", f"/votes/{chosen['id']}/paper-ballots", Role.TELLER, "T1",
+             {"marks": {first: "for", second: "for", third: "against"}})
+    call("POST", f"/votes/{chosen['id']}/close", Role.PRESIDING, "chair")
+    call("POST", f"/votes/{chosen['id']}/certify", Role.PRESIDING, "chair")
+    call("POST", f"/sessions/{chosen['session']}/close", Role.PRESIDING, "chair")
+
+    sitting = call("POST", "/sessions", json={"name": f"{town} 满意度测评", "year": 2026, "term": 1})
+    call("POST", f"/sessions/{sitting['id']}/roll-call", json={"present": deputies})
+    seat_tellers(site_settings, town, sitting["id"])
+    office = {"authorization": f"Bearer {mint('office', Role.OFFICE, town)}"}
+    rating = None
+    for _ in range(400):  # the two chosen projects come through supervision as events
+        response = httpx.post(f"{site_settings.url('ballot')}/sessions/{sitting['id']}/votes", headers=office,
+                              json={"kind": "satisfaction", "year": 2025})
+        if response.status_code == 201 and len(response.json()["subjects"]) == 2:
+            rating = response.json()
+            break
+        time.sleep(0.05)
+    assert rating is not None, "the chosen projects never reached the ballot service"
+    call("POST", f"/votes/{rating['id']}/open", Role.PRESIDING, "chair")
+
+    page = deputy(browser, site, {"code": checkin_code(site_settings, town, sitting["id"])}, "M1")
+    page.goto(f"{site}/vote/{rating['id']}")
+    fieldsets = page.locator("fieldset").all()
+    assert len(fieldsets) == 2
+    for fieldset in fieldsets:
+        assert [t.strip() for t in fieldset.locator("label").all_inner_texts()] == ["满意", "基本满意", "不满意"]
+    choose(page, ["满意", "不满意"])
+    page.get_by_role("button", name="下一步：核对选票").click()
+    page.get_by_role("button", name="确认投票").click()
+    expect(page.locator("#receipt")).to_be_visible()
+    assert api(site_settings, "GET", "ballot", f"/votes/{rating['id']}", "office", Role.OFFICE, town)["cast"] == 1
+    assert not page.problems, page.problems
 
 
 # ---------------------------------------------------------------- bad input
