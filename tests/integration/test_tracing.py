@@ -7,17 +7,14 @@ from uuid import UUID, uuid4
 
 import httpx
 import pytest
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter  # the test extra installs it
+from opentelemetry.trace import SpanKind
 
-pytest.importorskip("opentelemetry.sdk")
-
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter  # noqa: E402
-from opentelemetry.trace import SpanKind  # noqa: E402
-
-from services.intake.app import SERVICE  # noqa: E402
-from shared import tracing  # noqa: E402
-from shared.auth import Role, mint  # noqa: E402
-from shared.service import create_app  # noqa: E402
-from tests.support import connected, eventually  # noqa: E402
+from services.intake.app import SERVICE
+from shared import tracing
+from shared.auth import Role, mint
+from shared.service import create_app
+from tests.support import connected, eventually
 
 TOWN = "taihu.zhuizong"
 
