@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -308,3 +309,14 @@ async def connected(app, timeout: float = 30) -> None:
         return app.state.link.connected
 
     await eventually(up, timeout=timeout, what="the service's broker connection")
+
+
+@contextlib.asynccontextmanager
+async def running(service, settings):
+    """A service in-process (HTTP app, consumers, relay), its broker link up."""
+    from shared.service import create_app
+
+    app = create_app(service, settings)
+    async with app.router.lifespan_context(app):
+        await connected(app)
+        yield app

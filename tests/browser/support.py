@@ -17,6 +17,18 @@ import httpx
 from piaojue.screenshots import PASSWORD, add_accounts, check_in, sign_in  # noqa: F401 (re-exported)
 from shared.auth import Role, mint
 
+
+def until(probe, what: str, timeout: float = 20) -> Any:
+    """Wait for ``probe()`` to return something truthy (an event crossing between services), and
+    return it; fail with ``what`` after ``timeout`` s. Sync: the browser tests drive sync Playwright."""
+    deadline = time.monotonic() + timeout
+    while not (value := probe()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.05)
+    return value
+
+
 AXE = (Path(__file__).parents[2] / "web" / "static" / "vendor" / "axe.min.js").read_text()
 
 
@@ -52,14 +64,13 @@ def api(settings, method: str, service: str, path: str, sub: str, role: Role, to
 
 def checkin_code(settings, town: str, session_id: str) -> str:
     """The session's check-in code, once identity has heard of the session (an event from the ballot service)."""
-    token = mint("office", Role.OFFICE, town)
-    for _ in range(200):
-        response = _CLIENT.get(f"{settings.url('identity')}/sessions/{session_id}/checkin-code",
-                               headers={"authorization": f"Bearer {token}"})
-        if response.status_code == 200:
-            return response.json()["code"]
-        time.sleep(0.05)
-    raise AssertionError(f"identity never learnt of session {session_id}")
+    headers = {"authorization": f"Bearer {mint('office', Role.OFFICE, town)}"}
+
+    def code() -> str | None:
+        response = _CLIENT.get(f"{settings.url('identity')}/sessions/{session_id}/checkin-code", headers=headers)
+        return response.json()["code"] if response.status_code == 200 else None
+
+    return until(code, f"identity to learn of session {session_id}")
 
 
 def open_vote(settings, town: str, deputies: list[str], titles: list[str], seats: int, mode: str = "electronic",
@@ -80,10 +91,7 @@ def open_vote(settings, town: str, deputies: list[str], titles: list[str], seats
     call("PUT", "ballot", "/terms/1/roster", json={"quota": len(deputies), "deputies": [{"deputy_id": d, "name": d} for d in deputies]})
     session = call("POST", "ballot", "/sessions", json={"name": f"{town} 人代会", "year": 2025, "term": 1})
     call("POST", "ballot", f"/sessions/{session['id']}/roll-call", json={"present": deputies})
-    for _ in range(200):
-        if any(s["id"] == slate["id"] for s in call("GET", "ballot", "/slates")):
-            break
-        time.sleep(0.05)
+    until(lambda: any(s["id"] == slate["id"] for s in call("GET", "ballot", "/slates")), "the slate to reach the ballot service")
     vote = call("POST", "ballot", f"/sessions/{session['id']}/votes", json={"slate_id": slate["id"], "mode": mode})
     keys = seat_tellers(settings, town, session["id"], tellers)
     call("POST", "ballot", f"/votes/{vote['id']}/open", Role.PRESIDING)

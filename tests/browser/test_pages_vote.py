@@ -15,7 +15,7 @@ from playwright.sync_api import expect
 
 from piaojue.screenshots import PHONE, WECHAT_UA
 from shared.auth import Role, mint
-from tests.browser.support import api, axe, check_in, checkin_code, open_vote, seat_tellers, sign_in, watch
+from tests.browser.support import api, axe, check_in, checkin_code, open_vote, seat_tellers, sign_in, until, watch
 
 TOWN = "taihu.kb"
 DEPUTIES = [f"K{i}" for i in range(1, 11)]
@@ -192,15 +192,13 @@ def test_a_deputy_rates_last_years_projects_on_the_satisfaction_ballot(site, bro
     call("POST", f"/sessions/{sitting['id']}/roll-call", json={"present": deputies})
     seat_tellers(site_settings, town, sitting["id"])
     office = {"authorization": f"Bearer {mint('office', Role.OFFICE, town)}"}
-    rating = None
-    for _ in range(400):  # the two chosen projects come through supervision as events
+
+    def rating_vote() -> dict | None:  # the two chosen projects come through supervision as events
         response = httpx.post(f"{site_settings.url('ballot')}/sessions/{sitting['id']}/votes", headers=office,
                               json={"kind": "satisfaction", "year": 2025})
-        if response.status_code == 201 and len(response.json()["subjects"]) == 2:
-            rating = response.json()
-            break
-        time.sleep(0.05)
-    assert rating is not None, "the chosen projects never reached the ballot service"
+        return response.json() if response.status_code == 201 and len(response.json()["subjects"]) == 2 else None
+
+    rating = until(rating_vote, "the chosen projects to reach the ballot service")
     call("POST", f"/votes/{rating['id']}/open", Role.PRESIDING, "chair")
 
     page = deputy(browser, site, {"code": checkin_code(site_settings, town, sitting["id"])}, "M1")

@@ -168,7 +168,7 @@ async def test_the_online_proposal_form_gets_its_resident_token_from_identity_no
     """The pages' public form submits as the front's machine account (role resident), through
     client credentials: a production front signs nothing; without the account it says the form is not open."""
     from web.auth import resident_token
-    from web.client import Services, ServiceRefused
+    from web.client import ServiceRefused, Services
 
     town = "taihu.webform"
     machine = await add_account(http, settings, "web-online-form", [{"role": "resident", "jurisdiction": town}], kind="machine")

@@ -5,7 +5,6 @@ back-off on a clock the test controls, raises one alert, and refuses replayed or
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
 from datetime import UTC, date, datetime, timedelta
@@ -34,18 +33,10 @@ from shared.contracts.supervision import (
 )
 from shared.db import create_pool, unit_of_work
 from shared.messaging import EVENTS_EXCHANGE, new_broker
-from shared.service import create_app
-from tests.support import connected, depth, eventually
+from tests.support import depth, eventually, running
 
 TOWN = "taihu.nixu"
 
-
-@contextlib.asynccontextmanager
-async def running(service, settings):
-    app = create_app(service, settings)
-    async with app.router.lifespan_context(app):
-        await connected(app)
-        yield app
 
 
 def envelope(payload, producer: str = "supervision") -> Envelope:

@@ -29,16 +29,7 @@ from shared.messaging import (
     run_relay,
     subscribe,
 )
-from shared.service import create_app
-from tests.support import certified_result, connected, depth, eventually
-
-
-@contextlib.asynccontextmanager
-async def running(service, settings):
-    app = create_app(service, settings)
-    async with app.router.lifespan_context(app):
-        await connected(app)
-        yield app
+from tests.support import certified_result, depth, eventually, running
 
 
 def slate_event() -> SlatePublished:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
 from dataclasses import dataclass
@@ -19,17 +18,8 @@ from shared.contracts.envelope import Envelope, PoisonMessage
 from shared.contracts.intake import SlateCandidate, SlatePublished
 from shared.db import create_pool
 from shared.messaging import DEAD_EXCHANGE, Consumer, new_broker, queue_arguments, subscribe
-from shared.service import create_app
 from shared.settings import SERVICES
-from tests.support import connected, depth, eventually, free_port, run_cli
-
-
-@contextlib.asynccontextmanager
-async def running(service, settings):
-    app = create_app(service, settings)
-    async with app.router.lifespan_context(app):
-        await connected(app)
-        yield app
+from tests.support import depth, eventually, free_port, run_cli, running
 
 
 @dataclass
