@@ -189,8 +189,8 @@ def _claims_refused(claims: dict[str, Any], audiences: tuple[str, ...], issuer: 
     return None
 
 
-async def verify(token: str, audiences: tuple[str, ...], settings: Settings | None = None) -> Principal:
-    """The principal a token names, or TokenRefused with a stable code."""
+async def verify(token: str, audiences: tuple[str, ...], settings: Settings | None = None, own: bool = False) -> Principal:
+    """The principal a token names (``own``: see ``Principal.own``), or TokenRefused with a stable code."""
     settings = settings or get_settings()
     if len(token) > MAX_TOKEN_LENGTH:
         raise TokenRefused("token-malformed", f"longer than {MAX_TOKEN_LENGTH} characters")
@@ -229,19 +229,19 @@ async def verify(token: str, audiences: tuple[str, ...], settings: Settings | No
     try:
         return Principal(sub=claims["sub"], role=claims.get("role"), jurisdiction=claims.get("jurisdiction"),
                          name=claims.get("name") or "", term=claims.get("term"), session=claims.get("session"),
-                         unit=claims.get("unit"), credential=claims.get("cid"), expires_at=int(claims["exp"]))
+                         unit=claims.get("unit"), credential=claims.get("cid"), expires_at=int(claims["exp"]), own=own)
     except ValidationError as exc:
         raise TokenRefused("token-claims-invalid", f"claims: {', '.join(str(e['loc'][0]) for e in exc.errors())}") from exc
 
 
-async def authenticate(request: Request) -> Principal:
+async def authenticate(request: Request, own: bool = False) -> Principal:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise Problem(401, "unauthenticated", "需要登录 Authentication required", "Send Authorization: Bearer <token>.")
     service = getattr(request.app.state, "service", "")
     try:
-        return await verify(token.strip(), (tokens.STAFF_AUDIENCE, f"piaojue-{service}"))
+        return await verify(token.strip(), (tokens.STAFF_AUDIENCE, f"piaojue-{service}"), own=own)
     except TokenRefused as exc:
         raise Problem(401, exc.code, "令牌无效 Invalid token", exc.detail) from exc
 
@@ -252,17 +252,16 @@ def require(*roles: Role, own: bool = False, display: bool = False):
     write that belongs to the caller's own congress — the county's token does not reach into a
     township's (see ``Principal.own``)."""
 
+    allowed = [*roles, Role.DISPLAY] if display and roles else roles or [r for r in Role if r is not Role.DISPLAY or display]
+
     async def dependency(request: Request, _: object = Depends(BEARER)) -> Principal:  # async: not run in a thread
-        who = await authenticate(request)
-        allowed = roles or [r for r in Role if r is not Role.DISPLAY or display]
-        if display and roles:
-            allowed = [*roles, Role.DISPLAY]
+        who = await authenticate(request, own)
         if who.role not in allowed:
             raise Problem(
                 403, "forbidden-role", "无权操作 Not allowed for this role",
                 f"role {who.role} may not do this; needs one of {', '.join(allowed)}",
             )
-        return who.model_copy(update={"own": True}) if own else who
+        return who
 
     return dependency
 
