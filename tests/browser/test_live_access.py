@@ -1,5 +1,6 @@
-"""The live view on the pages when access changes: a console whose sign-in is renewed while it
-follows the live view keeps following it.
+"""The live view on the pages when access changes: the office revokes the hall display's
+credential (the big screen stops showing the session), and a console whose sign-in is renewed
+while it follows the live view keeps following it.
 
 Staff access tokens last minutes and the page session renews them with the refresh token; the
 ballot service ends a stream when the token it was opened with runs out (``token-expired``). So
@@ -9,14 +10,15 @@ more (replicas on the same database and broker) with access tokens of a few seco
 from __future__ import annotations
 
 import os
+import re
 import time
 
 import pytest
 from playwright.sync_api import expect
 
 from piaojue import processes
-from piaojue.screenshots import PHONE
-from tests.browser.support import add_accounts, check_in, open_vote, sign_in, until, watch
+from piaojue.screenshots import PHONE, SCREEN
+from tests.browser.support import add_accounts, axe, check_in, open_vote, sign_in, until, watch
 
 TOWN = "taihu.kr"
 DEPUTIES = ["R1", "R2", "R3"]
@@ -35,6 +37,49 @@ def short(site, settings, tmp_path_factory):
         yield short.url("web")
     finally:
         processes.stop(procs)
+
+
+def test_the_office_revokes_the_big_screens_credential_and_the_screen_stops_showing_the_session(site, browser, site_settings):
+    town = "taihu.ks"
+    add_accounts(site_settings, [("ks-office", "人大办", "office", town, "")])
+    vote = open_vote(site_settings, town, ["S1", "S2"], ["甲：村道亮化", "乙：饮水改造"], seats=1)
+    session = vote["session"]
+
+    # On the hall's PC the office turns the browser into the big screen (本机用作大屏).
+    screen = browser.new_context(viewport=SCREEN, locale="zh-CN").new_page()
+    screen_problems = watch(screen)
+    sign_in(screen, site, "ks-office", next=f"/office/sessions/{session}")
+    screen.click("#make-screen")
+    expect(screen).to_have_url(f"{site}/screen/{session}")
+    expect(screen.locator('[data-live="issued"]')).to_have_text("2")
+
+    # From the office's own PC: the screen's credential is listed, and revoked with its reason.
+    office = browser.new_context(locale="zh-CN").new_page()
+    office_problems = watch(office)
+    sign_in(office, site, "ks-office", next=f"/office/sessions/{session}")
+    row = office.locator("#displays ~ .table-wrap tr[data-display]")
+    expect(row).to_have_count(1)
+    expect(row).to_contain_text("使用中")
+    axe(office, "the session's page with its big screen")
+    credential = row.get_attribute("data-display")
+    row.locator('input[name="reason"]').fill("大屏电脑已撤走")
+    row.get_by_role("button", name="撤销大屏凭证").click()
+    expect(office.locator(f'tr[data-display="{credential}"]')).to_contain_text("已撤销")
+    expect(office.locator(f'tr[data-display="{credential}"]').get_by_role("button")).to_have_count(0)
+
+    # The screen's stream ends (credential-revoked): it reloads, and says its credential is gone.
+    expect(screen.get_by_role("alert")).to_contain_text("大屏凭证已失效")
+    screen.goto(f"{site}/screen/{session}")  # its page session is gone: the office would sign in here again
+    expect(screen).to_have_url(re.compile(r"/signin\?next="))
+
+    # Bad input: a credential that is not this session's screen is refused in words, nothing changes.
+    csrf = office.locator('form[action^="/office/sessions/"] input[name="csrf"]').first.input_value()
+    for bad in (credential, "00000000-0000-4000-8000-000000000000"):
+        answer = office.request.post(f"{site}/office/sessions/{session}/display/{bad}/revoke", form={"csrf": csrf, "reason": "再撤"})
+        assert answer.status in (404, 409) and ("已撤销" in answer.text() or "未找到" in answer.text()), (answer.status, answer.text())
+    office.reload()
+    expect(office.locator("#displays ~ .table-wrap tr[data-display]")).to_have_count(1)
+    assert not screen_problems and not office_problems, (screen_problems, office_problems)
 
 
 def test_a_console_whose_sign_in_is_renewed_while_it_streams_keeps_its_stream(short, browser, site_settings):
