@@ -1,6 +1,7 @@
 """The live view on the pages when access changes: the office revokes the hall display's
-credential (the big screen stops showing the session), and a console whose sign-in is renewed
-while it follows the live view keeps following it.
+credential (the big screen stops showing the session), the session closes (the console shows it
+closed, once), and a console whose sign-in is renewed while it follows the live view keeps
+following it.
 
 Staff access tokens last minutes and the page session renews them with the refresh token; the
 ballot service ends a stream when the token it was opened with runs out (``token-expired``). So
@@ -18,7 +19,8 @@ from playwright.sync_api import expect
 
 from piaojue import processes
 from piaojue.screenshots import PHONE, SCREEN
-from tests.browser.support import add_accounts, axe, check_in, open_vote, sign_in, until, watch
+from shared.auth import Role
+from tests.browser.support import add_accounts, api, axe, check_in, open_vote, sign_in, until, watch
 
 TOWN = "taihu.kr"
 DEPUTIES = ["R1", "R2", "R3"]
@@ -80,6 +82,30 @@ def test_the_office_revokes_the_big_screens_credential_and_the_screen_stops_show
     office.reload()
     expect(office.locator("#displays ~ .table-wrap tr[data-display]")).to_have_count(1)
     assert not screen_problems and not office_problems, (screen_problems, office_problems)
+
+
+def test_the_console_shows_its_session_closed_once_and_stops_following_it(site, browser, site_settings):
+    town = "taihu.kc"
+    add_accounts(site_settings, [("kc-office", "人大办", "office", town, "")])
+    api(site_settings, "PUT", "ballot", "/terms/1/roster", "office", Role.OFFICE, town,
+        {"quota": 2, "deputies": [{"deputy_id": d, "name": d} for d in ("C1", "C2")]})
+    session = api(site_settings, "POST", "ballot", "/sessions", "office", Role.OFFICE, town, {"name": "闭会测试", "year": 2025, "term": 1})
+    console = browser.new_context(locale="zh-CN").new_page()
+    problems = watch(console)
+    streams: list[int] = []
+    console.on("response", lambda r: streams.append(r.status) if "/live/" in r.url else None)
+    sign_in(console, site, "kc-office", next=f"/chair/sessions/{session['id']}")
+    until(lambda: live_requests(console, streams), "the console to open its stream")
+
+    # The session closes: the stream's last event says so, the page reloads once to show it closed
+    # and follows no more (its stream would only end again: a reload every few milliseconds).
+    api(site_settings, "POST", "ballot", f"/sessions/{session['id']}/close", "chair", Role.PRESIDING, town)
+    expect(console.locator("[data-session]")).to_have_attribute("data-session-status", "closed")
+    console.evaluate("window.settled = true")  # gone if the page reloads again
+    console.wait_for_load_state("networkidle")  # half a second without a request
+    assert console.evaluate("window.settled === true")
+    assert live_requests(console, streams) == [200], streams
+    assert not problems, problems
 
 
 def test_a_console_whose_sign_in_is_renewed_while_it_streams_keeps_its_stream(short, browser, site_settings):
