@@ -8,7 +8,8 @@ mints no token for anyone who signs in: every one comes from the identity servic
   their personal code; the voting credential identity issues, bound to the phone (a key kept in
   the ``pj_device`` cookie), is their page session, good for that session only.
 - The hall's big screen (大屏): the office turns a browser into the screen of one session with
-  identity's read-only display credential (``display``); the office's own sign-in ends there.
+  identity's read-only display credential (``display``); the office's own sign-in ends there,
+  and the office can revoke the credential from the session's page (撤销大屏凭证).
 - ``resident_token``: the public proposal form's credential (role ``resident``: it can only
   submit a proposal through the online channel), a client-credentials token of the front's
   machine account at identity (``PIAOJUE_WEB_CLIENT_ID``/``_SECRET``); a development front

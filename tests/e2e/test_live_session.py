@@ -1,6 +1,7 @@
 """The live view of a session (server-sent events): present, issued and cast as they change, no
-partial tally before close, the counts at close; a stream that ends saying why, resumes with
-Last-Event-ID, drops a client that does not read, and survives a replica's restart."""
+partial tally before close, the counts at close; a stream that ends saying why (the hall
+display's credential revoked at identity among the reasons), resumes with Last-Event-ID, drops a
+client that does not read, and survives a replica's restart."""
 
 from __future__ import annotations
 
