@@ -141,7 +141,7 @@ async def live_vote(settings: Settings, town: str) -> dict[str, Any]:
             await api.call("POST", "ballot", f"/votes/{vote['id']}/open", chair)
             paper = await api.call("GET", "ballot", f"/votes/{vote['id']}/ballot-paper", office)
 
-            def marks() -> dict[str, str]:
+            def marks(paper: dict = paper) -> dict[str, str]:
                 liked = rng.sample([c["id"] for c in paper["candidates"]], k=3)
                 return {c["id"]: "for" if c["id"] in liked else rng.choice(["against", "abstain"]) for c in paper["candidates"]}
 

@@ -340,7 +340,7 @@ def _correlation(request: Request) -> UUID | None:
         raise Problem(422, "invalid-correlation-id", "关联标识无效 Invalid X-Correlation-Id", "a UUID") from exc
 
 
-async def stored_answer(db: asyncpg.Connection, actor: str, key: str, fingerprint: str) -> JSONResponse | None:
+async def stored_answer(db: asyncpg.Connection | asyncpg.Pool, actor: str, key: str, fingerprint: str) -> JSONResponse | None:
     """The first answer to the request this Idempotency-Key was used for, if any; the key used
     for a different request is refused."""
     row = await db.fetchrow("SELECT fingerprint, status, body FROM idempotency WHERE principal = $1 AND key = $2", actor, key)

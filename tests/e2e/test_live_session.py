@@ -358,7 +358,7 @@ async def test_clients_reconnect_to_a_restarted_replica_and_resume_without_a_gap
 
         await eventually(all_following, what="five streams on the replica")
         replica.stop(signal.SIGTERM)  # graceful: every stream is told, then the process exits
-        for token, seen in [await asyncio.wait_for(f, 20) for f in followers]:
+        for _token, seen in [await asyncio.wait_for(f, 20) for f in followers]:
             assert seen[0]["id"] == same["id"] and seen[0]["data"] == same["data"]
             assert seen[-1]["event"] == "end" and seen[-1]["data"]["reason"] == "replica-stopping"
 

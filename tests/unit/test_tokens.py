@@ -96,6 +96,62 @@ async def test_garbage_is_refused_as_malformed_never_an_error(garbage):
     assert await refused(garbage) in ("token-malformed", "token-algorithm-refused", "token-signature-invalid")
 
 
+# Claims as a careless or hostile issuer could write them: each registered claim missing, of the
+# wrong type, or with a value on either side of the checks (now, the 30 s leeway, our issuer and audiences).
+# Times are seconds from now (added when the token is made, far from the leeway's edges in between).
+_TIMES = st.sampled_from([-3600, -40, -20, 0, 20, 40, 3600])
+_CLAIM = {
+    "exp": _TIMES | st.floats(min_value=-100, max_value=100).filter(lambda t: abs(abs(t) - 30) > 5) | st.none(),
+    "iat": _TIMES | st.none() | st.just([1]) | st.just("soon"),
+    "nbf": _TIMES | st.none(),
+    "iss": st.sampled_from([SETTINGS.auth_issuer, "someone-else", None]),  # PyJWT will not sign another type
+    "aud": st.sampled_from([tokens.STAFF_AUDIENCE, "piaojue-ballot", "piaojue-intake", None, [], ["x", "piaojue"], [1], 3]),
+    "sub": st.sampled_from(["fuyu-office", None, 12, ["a"]]),
+    "jti": st.sampled_from(["abc", None, 5]),
+}
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.fixed_dictionaries({name: values for name, values in _CLAIM.items()}))
+async def test_claims_are_judged_as_pyjwt_judges_them(over):
+    """The decoder of ``verify`` is our own (PyJWT's walks every character in Python): on any claims,
+    it accepts exactly what PyJWT's decode accepts with the same options, and refuses the rest with our codes."""
+    now = int(time.time())
+    over = {k: now + v if k in ("exp", "iat", "nbf") and isinstance(v, int | float) else v for k, v in over.items()}
+    token = tokens.sign({k: v for k, v in claims(**over).items() if v is not None}, tokens.signing_key(KEY))
+    try:
+        jwt.decode(token, tokens.signing_key(KEY).private.public_key(), algorithms=["EdDSA"], audience=list(AUDIENCES),
+                   issuer=SETTINGS.auth_issuer, options={"require": ["exp", "iat", "iss", "aud", "sub"]}, leeway=30)
+        pyjwt = "accepted"
+    except jwt.ExpiredSignatureError:
+        pyjwt = "token-expired"
+    except jwt.PyJWTError:
+        pyjwt = "token-claims-invalid"
+    try:
+        ours = "accepted" if await verify(token, AUDIENCES, SETTINGS) else "?"
+    except TokenRefused as exc:
+        ours = exc.code
+    assert ours == pyjwt
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(min_value=0, max_value=10_000), st.sampled_from("AaQw_-.=+/ "), st.sampled_from(["put", "drop", "insert"]))
+async def test_a_token_changed_anywhere_is_refused(at, char, how):
+    token = signed(KEY)
+    at %= len(token)
+    changed = {"put": token[:at] + char + token[at + 1:], "drop": token[:at] + token[at + 1:],
+               "insert": token[:at] + char + token[at:]}[how]
+    if changed == token:
+        return
+    try:
+        jwt.decode(changed, tokens.signing_key(KEY).private.public_key(), algorithms=["EdDSA"], audience=list(AUDIENCES),
+                   issuer=SETTINGS.auth_issuer, options={"require": ["exp", "iat", "iss", "aud", "sub"]}, leeway=30)
+        assert False, "PyJWT accepted a changed token"  # noqa: B011 (only the signature's padding bits could; never here)
+    except jwt.PyJWTError:
+        pass
+    assert await refused(changed) in ("token-malformed", "token-algorithm-refused", "token-signature-invalid")
+
+
 async def test_an_oversized_token_is_refused_without_parsing():
     assert await refused(signed(KEY) + "A" * 10_000) == "token-malformed"
     assert await refused("eyJ" + "A" * 100_000) == "token-malformed"

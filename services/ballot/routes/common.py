@@ -55,16 +55,18 @@ class RefusalRoute(APIRoute):
     """Runs the route; a ``Refused`` raised anywhere in it (domain or storage) is answered as a problem."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def route(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except Refused as exc:
-                raise problem(exc) from exc
-
-        return route
+        return refusing(super().get_route_handler())
 
 
-def router(tag: str = "ballot 票决") -> APIRouter:
-    return APIRouter(tags=[tag], route_class=RefusalRoute)
+def refusing(handler: Callable[[Request], Coroutine[Any, Any, Response]]) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+    async def route(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except Refused as exc:
+            raise problem(exc) from exc
+
+    return route
+
+
+def router(tag: str = "ballot 票决", route_class: type[APIRoute] = RefusalRoute) -> APIRouter:
+    return APIRouter(tags=[tag], route_class=route_class)
