@@ -23,6 +23,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import Histogram
 from pydantic import BaseModel, Field, ValidationError
 from starlette.exceptions import HTTPException
+from starlette.types import Receive, Scope, Send
 
 from services.ballot import group_commit, store
 from services.ballot.domain import ballots, sealing
@@ -43,7 +44,21 @@ class CastRoute(RefusalRoute):
     that does not parse (400, 422), then the caller (401, 403), then the path and the body (422).
     ``cast_ballot``'s signature still documents the operation (OpenAPI); its test is the contract run."""
 
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Straight to the handler, past FastAPI's per-request wrapper too (its exit stacks serve
+        dependencies with ``yield``, which this route has none of). A refusal raised here still
+        reaches the app's problem handlers (Starlette's ExceptionMiddleware), before any byte is sent."""
+        if scope["method"] != "POST":  # 405, as FastAPI answers it
+            await super().handle(scope, receive, send)
+            return
+        response = await self.cast(Request(scope, receive, send))
+        await response(scope, receive, send)
+
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        self.cast = refusing(self._handler())
+        return self.cast
+
+    def _handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         endpoint = self.endpoint
 
         async def handler(request: Request) -> Response:
@@ -74,7 +89,7 @@ class CastRoute(RefusalRoute):
                 raise RequestValidationError(errors)
             return await endpoint(vote_id=vote_id, body=ballot, request=request, who=who)
 
-        return refusing(handler)
+        return handler
 
 
 def _json_declared(content_type: str) -> bool:

@@ -8,9 +8,10 @@ them in one. A lone cast is written at once, so a quiet hall waits no longer tha
 
 Each cast keeps its own outcome (``store.CAST``'s columns, per cast), its own checks and its own
 refusals. One deputy appears at most once in a statement (a second cast of the same deputy waits
-for the next one), so that the statement's rows never meet. If the statement fails as a whole on an
-Idempotency-Key used before for another request, every cast of it is written again alone, where
-that refusal belongs to its own cast only."""
+for the next one), so that the statement's rows never meet, and the deputies' rows are locked in
+one order, so that two statements (of this replica or another) never wait for each other crosswise.
+If the statement fails as a whole on an Idempotency-Key used before for another request, every cast
+of it is written again alone, where that refusal belongs to its own cast only."""
 
 from __future__ import annotations
 
@@ -58,8 +59,11 @@ WITH input AS (SELECT * FROM unnest($1::int[], $2::uuid[], $3::int[], $4::text[]
      revoked AS (SELECT i.n FROM input i JOIN revoked_credentials r ON r.credential_id = i.credential),
      present AS (SELECT i.n FROM input i JOIN attendance a ON a.session_id = i.session_id AND a.deputy_id = i.deputy_id
                  AND a.present),
-     taken AS (UPDATE issued s SET cast_done = true FROM input i
-               WHERE s.vote_id = i.vote_id AND s.round = i.round AND s.deputy_id = i.deputy_id AND NOT s.cast_done
+     -- The deputies' rows locked in one order (two statements never wait for each other crosswise).
+     locked AS MATERIALIZED (SELECT s.vote_id, s.round, s.deputy_id FROM issued s JOIN input i USING (vote_id, round, deputy_id)
+                             WHERE NOT s.cast_done ORDER BY s.vote_id, s.round, s.deputy_id FOR UPDATE OF s),
+     taken AS (UPDATE issued s SET cast_done = true FROM locked l JOIN input i USING (vote_id, round, deputy_id)
+               WHERE (s.vote_id, s.round, s.deputy_id) = (l.vote_id, l.round, l.deputy_id) AND NOT s.cast_done
                  AND i.n IN (SELECT n FROM vote) AND i.n NOT IN (SELECT n FROM revoked) AND i.n IN (SELECT n FROM present)
                RETURNING i.*),
      secret AS (INSERT INTO sealed_ballots (vote_id, round, sealed) SELECT vote_id, round, sealed FROM taken WHERE NOT named),
@@ -106,7 +110,9 @@ class CastWriter:
         try:
             try:
                 outcomes = await self._together([cast for cast, _ in batch])
-            except asyncpg.UniqueViolationError:  # a key used before, for another request: each cast alone
+            except (asyncpg.UniqueViolationError, asyncpg.DeadlockDetectedError):
+                # A key used before for another request, or (should the locking order ever fail) a
+                # deadlock: the statement changed nothing, and each cast is written alone.
                 outcomes = await asyncio.gather(*(self._alone(cast) for cast, _ in batch), return_exceptions=True)
         except BaseException as exc:  # the database away, say: every cast of the statement is told
             outcomes = [exc] * len(batch)

@@ -96,7 +96,7 @@ async def test_one_statement_decides_each_cast_and_a_key_used_before_sends_each_
         town = Town(settings, client, f"{TOWN}2")
         first_slate = await town.slate(["桥梁", "路灯", "公厕"], seats=1)
         other_slate = await town.slate(["自来水", "垃圾站", "健身广场"], seats=1)
-        session = await town.session(DEPUTIES[:6])
+        session = await town.session(DEPUTIES[:16])
         vote, other = await town.vote(session, slate_id=first_slate["id"]), await town.vote(session, slate_id=other_slate["id"])
         await town.open(vote)
         await town.open(other)
@@ -126,8 +126,16 @@ async def test_one_statement_decides_each_cast_and_a_key_used_before_sends_each_
         g03, g00, g04 = await written([cast("G03", str(uuid4())), cast("G00", reused), cast("G04")])
         assert isinstance(g00, asyncpg.UniqueViolationError)
         assert (g03["taken"], g04["taken"]) == (True, True)
+        # Two statements (two replicas, say) with the same ten deputies in opposite orders, at once:
+        # neither waits for the other crosswise (the rows are locked in one order); each deputy is cast once.
+        ten = [f"G{i:02d}" for i in range(6, 16)]
+        both = await asyncio.gather(written([cast(d) for d in ten]), written([cast(d) for d in reversed(ten)]))
+        assert not [o for o in both[0] + both[1] if isinstance(o, BaseException)]
+        taken = Counter(d for group, order in zip(both, (ten, ten[::-1]), strict=True)
+                        for d, o in zip(order, group, strict=True) if o["taken"])
+        assert taken == Counter(ten)
         cast_now = await pool.fetch("SELECT deputy_id FROM issued WHERE vote_id = $1 AND cast_done ORDER BY 1", UUID(vote["id"]))
-        assert [r["deputy_id"] for r in cast_now] == ["G01", "G02", "G03", "G04"]
-        assert await pool.fetchval("SELECT count(*) FROM sealed_ballots WHERE vote_id = $1", UUID(vote["id"])) == 4
+        assert [r["deputy_id"] for r in cast_now] == ["G01", "G02", "G03", "G04", *ten]
+        assert await pool.fetchval("SELECT count(*) FROM sealed_ballots WHERE vote_id = $1", UUID(vote["id"])) == 14
     finally:
         await pool.close()
