@@ -110,7 +110,7 @@ def _install_error_pages(app: FastAPI) -> None:
 
     @app.exception_handler(ServiceRefused)
     async def _refused(request: Request, exc: ServiceRefused):
-        if exc.status == 401:  # the token itself expired or was revoked
+        if exc.status == 401 or exc.code in ("credential-revoked", "deputy-absent"):  # the token expired, or was revoked
             who = request.state.visitor
             request.state.visitor_out = None
             return _expired(request, who.role if who else "")

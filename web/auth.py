@@ -8,7 +8,8 @@ mints no token for anyone who signs in: every one comes from the identity servic
   their personal code; the voting credential identity issues, bound to the phone (a key kept in
   the ``pj_device`` cookie), is their page session, good for that session only.
 - The hall's big screen (大屏): the office turns a browser into the screen of one session with
-  identity's read-only display credential (``display``); the office's own sign-in ends there.
+  identity's read-only display credential (``display``); the office's own sign-in ends there,
+  and the office can revoke the credential from the session's page (撤销大屏凭证).
 - ``resident_token``: the public proposal form's credential (role ``resident``: it can only
   submit a proposal through the online channel), a client-credentials token of the front's
   machine account at identity (``PIAOJUE_WEB_CLIENT_ID``/``_SECRET``); a development front
@@ -19,6 +20,7 @@ CSRF check of every form."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hmac
 import re
@@ -92,13 +94,35 @@ async def renewed(request: Request, who: Visitor) -> Visitor:
     if not who.refresh or who.token_exp - time.time() > 120:
         return who
     try:
-        answer = await request.app.state.services.call("POST", "identity", "/auth/refresh", None, {"refresh_token": who.refresh})
+        answer = await _refresh_once(request.app.state.services, who.refresh)
     except ServiceRefused as exc:
         raise NotSignedIn(expired=True) from exc
     fresh = _visitor(answer)
     fresh.csrf = who.csrf
     request.state.visitor = request.state.visitor_out = fresh
     return fresh
+
+
+_renewals: dict[str, tuple[float, asyncio.Future]] = {}  # refresh token → (when, identity's answer)
+
+
+async def _refresh_once(services: Services, refresh: str) -> dict:
+    """One renewal per refresh token, shared by the requests of a page session that renew together
+    (a page's quiet call and its live stream reconnecting, two tabs whose streams end together):
+    identity ends the whole sign-in when a refresh token is used twice. Per process: the web
+    front runs as one."""
+    now = time.monotonic()
+    for token, (at, _) in list(_renewals.items()):
+        if now - at > 60:
+            del _renewals[token]
+    if (kept := _renewals.get(refresh)) is None:
+        kept = _renewals[refresh] = (now, asyncio.ensure_future(
+            services.call("POST", "identity", "/auth/refresh", None, {"refresh_token": refresh})))
+    try:
+        return await asyncio.shield(kept[1])
+    except ServiceDown:
+        _renewals.pop(refresh, None)  # identity did not answer: the token is unused, the next request tries again
+        raise
 
 
 _resident_tokens: dict[tuple[str, str], tuple[str, float]] = {}  # (client, township) → (token, expires at)

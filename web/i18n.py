@@ -24,6 +24,8 @@ EN = {
     "本机用作大屏": "Use this computer as the big screen",
     "在会场大屏电脑上点此：本机改用本次会议的只读大屏凭证，人大办账号在本机退出。":
         "On the hall's screen computer: this browser gets the session's read-only display credential and the office's account signs out here.",
+    "大屏凭证": "Big screen credentials", "开启人": "Turned on by", "开启时间": "Turned on at", "使用中": "In use",
+    "撤销大屏凭证": "Revoke the screen's credential",
     "大屏凭证已失效，请人大办在本机重新登录并打开大屏。": "The screen's credential has expired: the office signs in on this computer and turns the screen on again.",
     "本次会议的签到凭证已失效（会议结束、离场或被撤销）。如仍在会场，请用会场公布的签到码重新签到。":
         "Your check-in for this session has ended (the sitting ended, you left, or it was revoked). If you are still in the hall, check in again with the code shown there.",

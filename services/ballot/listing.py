@@ -10,13 +10,14 @@ from pydantic import BaseModel, Field
 
 from services.ballot import store
 from services.ballot.domain.rules import Mark, Satisfaction, VoteRules
+from services.ballot.routes.common import readers
 from services.ballot.routes.common import router as make_router
-from shared.auth import Principal, require, scope_sql
+from shared.auth import Principal, scope_sql
 from shared.fields import TermParam, YearParam
 from shared.http import Problem, problems
 
 router = make_router()  # a refusal (not found) answered as a problem
-ANYONE = require()
+ANYONE = readers(display=False)
 
 
 class VoteBrief(BaseModel):
@@ -80,7 +81,7 @@ class BallotPaper(BaseModel):
     sealed: bool = Field(description="secret and electronic: sealed at cast, opened by the tellers' shares at close")
 
 
-@router.get("/votes/{vote_id}/ballot-paper", response_model=BallotPaper, responses=problems(404))
+@router.get("/votes/{vote_id}/ballot-paper", response_model=BallotPaper, responses=problems(403, 404))
 async def ballot_paper(vote_id: UUID, request: Request, who: Principal = Depends(ANYONE)):
     """What a deputy's ballot shows in the current round (or the first, before it opens)."""
     async with request.app.state.pool.acquire() as conn:
@@ -101,9 +102,9 @@ async def ballot_paper(vote_id: UUID, request: Request, who: Principal = Depends
             "sealed": vote["mode"] == "electronic" and not VoteRules.model_validate(vote["rules"]).named}
 
 
-@router.get("/sessions", response_model=list[SessionBrief], responses=problems())
+@router.get("/sessions", response_model=list[SessionBrief], responses=problems(403))
 async def list_sessions(request: Request, year: YearParam | None = None,
-                        who: Principal = Depends(require(display=True))):
+                        who: Principal = Depends(readers(display=True))):
     """The sessions in the caller's jurisdiction, newest first, each with its votes. A session's
     credential (a deputy's voting credential, the hall display's) lists that session only."""
     async with request.app.state.pool.acquire() as conn:
@@ -115,7 +116,7 @@ async def list_sessions(request: Request, year: YearParam | None = None,
     return [{**dict(s), "votes": [dict(v) for v in votes if v["session_id"] == s["id"]]} for s in sessions]
 
 
-@router.get("/sessions/{session_id}/deputies", response_model=list[DeputyOut], responses=problems(404))
+@router.get("/sessions/{session_id}/deputies", response_model=list[DeputyOut], responses=problems(403, 404))
 async def session_deputies(session_id: UUID, request: Request, who: Principal = Depends(ANYONE)):
     """The seated deputies of the session's term, and whether each is present now (签到)."""
     async with request.app.state.pool.acquire() as conn:
@@ -128,7 +129,7 @@ async def session_deputies(session_id: UUID, request: Request, who: Principal = 
     return [dict(r) for r in rows]
 
 
-@router.get("/terms/{term}/roster", response_model=RosterOut, responses=problems(404))
+@router.get("/terms/{term}/roster", response_model=RosterOut, responses=problems(403, 404))
 async def get_roster(term: TermParam, request: Request, who: Principal = Depends(ANYONE)):
     """The roster of the caller's own congress for a term (届)."""
     async with request.app.state.pool.acquire() as conn:
@@ -140,7 +141,7 @@ async def get_roster(term: TermParam, request: Request, who: Principal = Depends
     return {"term": term, "quota": quota, "deputies": [dict(r) for r in rows]}
 
 
-@router.get("/slates", response_model=list[SlateBrief], responses=problems())
+@router.get("/slates", response_model=list[SlateBrief], responses=problems(403))
 async def list_slates(request: Request, year: YearParam | None = None, who: Principal = Depends(ANYONE)):
     """The slates intake has published to the caller's jurisdiction: what a vote can be set up on."""
     rows = await request.app.state.pool.fetch(

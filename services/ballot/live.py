@@ -19,7 +19,7 @@ from fastapi.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from services.ballot.live_hub import Client, Hub, end_event
-from services.ballot.routes.common import ANYONE
+from services.ballot.routes.common import READERS
 from services.ballot.routes.common import router as make_router
 from services.ballot.routes.models import LIVE
 from shared.auth import Principal
@@ -67,7 +67,7 @@ class LiveStream(Response):
 
 @router.get("/sessions/{session_id}/live", response_class=StreamingResponse, operation_id="session_live",
             responses=problems(403, 404, 429, 503) | LIVE)
-async def live(session_id: UUID, request: Request, who: Principal = Depends(ANYONE),
+async def live(session_id: UUID, request: Request, who: Principal = Depends(READERS),
                last_event_id: str | None = Header(None, alias="last-event-id", description=(
                    "the id of the last state event received: the current state follows unless it is that one; "
                    "anything that is not an id this service sent is ignored"))):

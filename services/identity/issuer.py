@@ -44,7 +44,12 @@ def voting_credential(settings: Settings, deputy_id: str, jurisdiction: str, ter
     return tokens.sign(claims, key(settings))
 
 
-def display_credential(settings: Settings, jurisdiction: str, session: UUID, issued_by: str) -> str:
-    claims = tokens.token_claims(f"display:{issued_by}", "display", jurisdiction, settings.session_credential_seconds,
-                                 settings.auth_issuer, "大屏", session=session)
+def display_credential(settings: Settings, jurisdiction: str, session: UUID, issued_by: str, credential: UUID) -> str:
+    """The hall's big screen: read-only, one session; its credential id lets the office revoke it."""
+    claims = tokens.token_claims(display_subject(issued_by), "display", jurisdiction, settings.session_credential_seconds,
+                                 settings.auth_issuer, "大屏", session=session, credential=credential)
     return tokens.sign(claims, key(settings))
+
+
+def display_subject(issued_by: str) -> str:
+    return f"display:{issued_by}"

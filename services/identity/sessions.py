@@ -117,11 +117,12 @@ async def checkin_code(session_id: UUID, request: Request, who: Principal = Depe
 
 @router.get("/sessions/{session_id}/credentials", responses=problems(403, 404))
 async def credentials(session_id: UUID, request: Request, who: Principal = Depends(OFFICE)) -> list[dict[str, Any]]:
-    """Who has checked in and on what (phone or seat tablet): never a usable credential."""
+    """Who has checked in and on what (phone or seat tablet), and the hall displays turned on
+    (``kind`` display, no deputy; ``bound_by`` the office account): never a usable credential."""
     async with request.app.state.pool.acquire() as conn:
         await store.session_of_office(conn, session_id, who.jurisdiction)
-        rows = await conn.fetch("SELECT id, deputy_id, status, tablet, bound_by, created_at, activated_at, ended_at, reason"
-                                " FROM credentials WHERE session_id = $1 ORDER BY deputy_id, created_at", session_id)
+        rows = await conn.fetch("SELECT id, kind, deputy_id, status, tablet, bound_by, created_at, activated_at, ended_at, reason"
+                                " FROM credentials WHERE session_id = $1 ORDER BY kind DESC, deputy_id, created_at", session_id)
     return [dict(r) for r in rows]
 
 
@@ -184,10 +185,43 @@ async def reset_personal_code(term: TermParam, deputy_id: Identifier, request: R
 
 @router.post("/sessions/{session_id}/display", status_code=201, responses=problems(403, 404))
 async def display(session_id: UUID, request: Request, who: Principal = Depends(OFFICE)) -> dict[str, Any]:
-    """The hall's big screen (大屏): a read-only credential for this one session."""
+    """The hall's big screen (大屏): a read-only credential for this one session, recorded with
+    the deputies' credentials (``kind`` display) so that the office can revoke it."""
     settings = request.app.state.settings
+    seconds = settings.session_credential_seconds
     async with unit_of_work(request.app.state.pool, "identity") as uow:
         session = await store.session_of_office(uow.conn, session_id, who.jurisdiction)
-        await uow.audit(session["jurisdiction"], who.sub, "display-credential", "session", session_id)
-    return {"access_token": issuer.display_credential(settings, session["jurisdiction"], session_id, who.sub),
-            "token_type": "Bearer", "expires_in": settings.session_credential_seconds, "session_id": session_id}
+        row = await store.new_display_credential(uow.conn, session_id, who.sub, seconds)
+        await uow.audit(session["jurisdiction"], who.sub, "display-credential", "session", session_id,
+                        after={"credential": str(row["id"])})
+    return {"access_token": issuer.display_credential(settings, session["jurisdiction"], session_id, who.sub, row["id"]),
+            "token_type": "Bearer", "expires_in": seconds, "session_id": session_id, "credential_id": row["id"]}
+
+
+@router.post("/sessions/{session_id}/display/{credential_id}/revoke", responses=problems(403, 404, 409))
+async def revoke_display(session_id: UUID, credential_id: UUID, body: RevokeIn, request: Request,
+                         who: Principal = Depends(OFFICE)) -> dict[str, Any]:
+    """The office revokes a hall display's credential (a screen left signed in, a PC taken away):
+    as for a deputy's, identity.credential.revoked tells the ballot service, which ends the
+    screen's live stream (credential-revoked) and refuses the credential from then on."""
+
+    async def act(uow: UnitOfWork):
+        session = await store.session_of_office(uow.conn, session_id, who.jurisdiction)
+        row = await uow.conn.fetchrow("SELECT * FROM credentials WHERE id = $1 AND session_id = $2 AND kind = 'display'"
+                                      " FOR UPDATE", credential_id, session_id)
+        if row is None:
+            raise Problem(404, "credential-not-found", "未找到该大屏凭证 No such display credential",
+                          f"no display credential {credential_id} in this session")
+        if row["status"] != Status.ACTIVE:
+            raise Problem(409, "credential-already-revoked", "该大屏凭证已撤销 Already revoked",
+                          f"display credential {credential_id} was revoked at {row['ended_at']}")
+        await uow.conn.execute("UPDATE credentials SET status = 'revoked', ended_at = now(), reason = $2 WHERE id = $1",
+                               credential_id, body.reason)
+        await uow.emit(CredentialRevoked(credential_id=credential_id, session_id=session_id, term=session["term"],
+                                         deputy_id=issuer.display_subject(row["bound_by"]), reason=Status.REVOKED.value),
+                       session["jurisdiction"])
+        await uow.audit(session["jurisdiction"], who.sub, "revoke", "credential", credential_id,
+                        after={"display": True, "reason": body.reason})
+        return {"credential_id": credential_id, "kind": "display", "status": Status.REVOKED.value}
+
+    return await command(request, who.sub, act)

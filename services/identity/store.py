@@ -189,6 +189,14 @@ async def new_credential(conn, session_id: UUID, deputy_id: str, device_hash: st
         uuid4(), session_id, deputy_id, device_hash, bound_by is not None, bound_by, status, seconds)
 
 
+async def new_display_credential(conn, session_id: UUID, issued_by: str, seconds: int):
+    """The hall display's credential: no deputy, no device; the office account that turned it on."""
+    return await conn.fetchrow(
+        "INSERT INTO credentials (id, session_id, kind, bound_by, status, activated_at, expires_at)"
+        " VALUES ($1, $2, 'display', $3, 'active', now(), now() + make_interval(secs => $4)) RETURNING *",
+        uuid4(), session_id, issued_by, seconds)
+
+
 async def personal_code(conn, jurisdiction: str, term: int, deputy_id: str):
     return await conn.fetchrow("SELECT * FROM personal_codes WHERE jurisdiction = $1 AND term = $2 AND deputy_id = $3"
                                " FOR UPDATE", jurisdiction, term, deputy_id)

@@ -151,6 +151,7 @@ ROWS: dict[tuple[str, str, str], tuple[str, frozenset[Role], Any]] = {
     ("identity", "POST", "/sessions/{session_id}/tablets"): (TOWNSHIP, frozenset({O}), {"deputy_id": "M9", "device_key": "t" * 43}),
     ("identity", "DELETE", "/terms/{term}/deputies/{deputy_id}/personal-code"): (TOWNSHIP, frozenset({O}), None),
     ("identity", "POST", "/sessions/{session_id}/display"): (TOWNSHIP, frozenset({O}), None),
+    ("identity", "POST", "/sessions/{session_id}/display/{credential_id}/revoke"): (TOWNSHIP, frozenset({O}), {"reason": "撤走"}),
 }
 
 
@@ -216,7 +217,8 @@ async def objects(settings, cluster) -> dict[str, Any]:
                 "vote_id": vote["id"], "project_id": project["id"], "username": "juzhen-matrix", "term": 1,
                 "deputy_id": "M1", "year": 2024, "jurisdiction": TOWN, "report_id": report["id"], "photo_id": photo["id"],
                 "item_id": item["id"], "activity_id": activity["id"], "delivery_id": str(uuid4()),
-                "notice_id": notice["id"], "objection_id": objection["id"], "tracker": "0" * 64}
+                "notice_id": notice["id"], "objection_id": objection["id"], "tracker": "0" * 64,
+                "credential_id": str(uuid4())}
 
 
 async def _first_project(town: Town, vote_id: str):

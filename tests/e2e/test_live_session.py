@@ -1,6 +1,7 @@
 """The live view of a session (server-sent events): present, issued and cast as they change, no
-partial tally before close, the counts at close; a stream that ends saying why, resumes with
-Last-Event-ID, drops a client that does not read, and survives a replica's restart."""
+partial tally before close, the counts at close; a stream that ends saying why (the hall
+display's credential revoked at identity among the reasons), resumes with Last-Event-ID, drops a
+client that does not read, and survives a replica's restart."""
 
 from __future__ import annotations
 
@@ -17,12 +18,13 @@ from pathlib import Path
 from uuid import uuid4
 
 import httpx
+import jwt
 import pytest
 
 from piaojue import processes
 from shared.auth import Role
 from tests.e2e.town import Town, ballots_from
-from tests.support import eventually
+from tests.support import assert_problem, eventually
 
 DEPUTIES = [f"L{i}" for i in range(5)]
 REPLICA_PORT_OFFSET = 32  # a ballot replica of this module's own, besides the cluster's
@@ -233,6 +235,62 @@ async def test_a_stream_ends_saying_why_when_access_ends(settings, cluster):
         async with client.stream("GET", live_url(base, session), headers={
                 "authorization": f"Bearer {town.token('office', Role.OFFICE)}", "last-event-id": last_id}) as done:
             assert done.status_code == 204
+
+
+async def test_the_hall_displays_credential_is_revoked_as_a_deputys_is(settings, cluster):
+    """The office revokes the big screen's credential at identity; the ballot service hears of it
+    as of a deputy's (identity.credential.revoked): the screen's stream ends credential-revoked and
+    the credential reads nothing more. Revoking what is not this session's display changes nothing."""
+    async with httpx.AsyncClient(timeout=30) as client:
+        town, neighbour = Town(settings, client, "taihu.livescreen"), Town(settings, client, "taihu.livescreen2")
+        session, other = await town.session(["P0", "P1"]), await neighbour.session(["Q0"])
+        identity, base = settings.url("identity"), settings.url("ballot")
+        office = {"authorization": f"Bearer {town.token('office', Role.OFFICE)}"}
+
+        async def turn_on(s: dict, by: Town = town):  # 本机用作大屏, once identity has heard of the session
+            response = await client.post(f"{identity}/sessions/{s['id']}/display",
+                                         headers={"authorization": f"Bearer {by.token('office', Role.OFFICE)}"})
+            return response.json() if response.status_code == 201 else None
+
+        def revoke(credential_id, s: dict = session, headers: dict = office):
+            return client.post(f"{identity}/sessions/{s['id']}/display/{credential_id}/revoke", headers=headers,
+                               json={"reason": "大屏电脑已撤走"})
+
+        def as_screen(screen: dict) -> dict:
+            return {"authorization": f"Bearer {screen['access_token']}"}
+
+        screen = await eventually(lambda: turn_on(session), what="identity to learn of the session")
+        spare = await turn_on(session)  # a second screen in the hall
+        elsewhere = await eventually(lambda: turn_on(other, neighbour), what="identity to learn of the other session")
+        claims = jwt.decode(screen["access_token"], options={"verify_signature": False})
+        assert (claims["role"], claims["session"], claims["cid"]) == ("display", session["id"], screen["credential_id"])
+
+        # Not this session's display: an unknown id, another township's screen, another township's office.
+        assert_problem(await revoke(uuid4()), 404, "credential-not-found")
+        assert_problem(await revoke(elsewhere["credential_id"]), 404, "credential-not-found")
+        sibling = {"authorization": f"Bearer {neighbour.token('office', Role.OFFICE)}"}
+        assert_problem(await revoke(screen["credential_id"], headers=sibling), 404, "session-not-found")
+
+        async with client.stream("GET", live_url(base, session), headers=as_screen(screen)) as live:
+            assert live.status_code == 200
+            stream = events(live)
+            await next_event(stream, lambda e: e.get("event") == "state")
+            revoked = await revoke(screen["credential_id"])
+            assert revoked.status_code == 200 and revoked.json()["status"] == "revoked", revoked.text
+            end = await next_event(stream, lambda e: e.get("event") == "end")
+            assert (end["data"]["reason"], end["data"]["reconnect"]) == ("credential-revoked", False)
+        async with client.stream("GET", live_url(base, session), headers=as_screen(screen)) as again:
+            await again.aread()
+            assert_problem(again, 403, "credential-revoked")
+        assert_problem(await client.get(f"{base}/sessions/{session['id']}", headers=as_screen(screen)), 403, "credential-revoked")
+        assert_problem(await revoke(screen["credential_id"]), 409, "credential-already-revoked")
+
+        # The other screens are untouched.
+        for other_screen, s in ((spare, session), (elsewhere, other)):
+            assert (await client.get(f"{base}/sessions/{s['id']}", headers=as_screen(other_screen))).status_code == 200
+        listed = (await client.get(f"{identity}/sessions/{session['id']}/credentials", headers=office)).json()
+        assert {c["id"]: (c["kind"], c["status"], c["bound_by"]) for c in listed} == {
+            screen["credential_id"]: ("display", "revoked", "office"), spare["credential_id"]: ("display", "active", "office")}
 
 
 # ---------------------------------------------------------------- a replica of this module's own

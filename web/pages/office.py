@@ -114,6 +114,9 @@ class Calls:
     async def revoke(self, session_id: UUID, deputy_id: str, reason: str, key: str) -> dict[str, Any]:
         return await self._("POST", "identity", f"/sessions/{session_id}/credentials/{deputy_id}/revoke", {"reason": reason}, key=key)
 
+    async def revoke_display(self, session_id: UUID, credential_id: UUID, reason: str, key: str) -> dict[str, Any]:
+        return await self._("POST", "identity", f"/sessions/{session_id}/display/{credential_id}/revoke", {"reason": reason}, key=key)
+
     async def bind_tablet(self, session_id: UUID, deputy_id: str, device_key: str, key: str) -> dict[str, Any]:
         return await self._("POST", "identity", f"/sessions/{session_id}/tablets", {"deputy_id": deputy_id, "device_key": device_key},
                             key=key)
@@ -300,9 +303,11 @@ async def session(session_id: UUID, request: Request, tablet: str = "", reset: s
     calls = Calls(request, who)
     s = await calls.session(session_id)
     listed = next((x for x in await calls.sessions() if x["id"] == str(session_id)), {"votes": []})
+    credentials = await calls.credentials(session_id)
     return render(request, "office_session.html", {
         "s": s, "votes": listed["votes"], "deputies": await calls.deputies(session_id), "slates": await calls.slates(),
-        "key": str(uuid4()), "checkin": await calls.checkin_code(session_id), "credentials": await calls.credentials(session_id),
+        "key": str(uuid4()), "checkin": await calls.checkin_code(session_id), "displays": [c for c in credentials if c["kind"] == "display"],
+        "credentials": [c for c in credentials if c["kind"] != "display"],
         "base": str(request.base_url).rstrip("/"), "tablet": tablet[:64], "reset": reset[:64]})
 
 
@@ -313,6 +318,19 @@ async def revoke(session_id: UUID, deputy_id: str, request: Request, form: Annot
     reason = str(form.get("reason", "")).strip()[:2000] or "人大办撤销"
     await Calls(request, who).revoke(session_id, deputy_id[:64], reason, _key(form))
     return RedirectResponse(f"/office/sessions/{session_id}#credentials", status_code=303)
+
+
+@router.post("/sessions/{session_id}/display/{credential_id}/revoke")
+async def revoke_display(session_id: UUID, credential_id: UUID, request: Request, form: Annotated[FormData, Depends(checked_form)],
+                         who: Visitor = Depends(OFFICE)):
+    """撤销大屏凭证: a screen left on, a hall PC taken away; its stream ends and it shows no more.
+    Turning a screen on again (本机用作大屏) gives a new credential."""
+    reason = str(form.get("reason", "")).strip()[:2000] or "人大办撤销大屏凭证"
+    try:
+        await Calls(request, who).revoke_display(session_id, credential_id, reason, _key(form))
+    except ServiceRefused as exc:
+        return problem_page(request, exc.message, exc.detail, status=exc.status if exc.status < 500 else 502)
+    return RedirectResponse(f"/office/sessions/{session_id}#displays", status_code=303)
 
 
 @router.post("/sessions/{session_id}/tablet")

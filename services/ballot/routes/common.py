@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.routing import APIRoute
 
 from services.ballot.domain.refusal import Refused, Why
-from shared.auth import Role, require
+from shared.auth import Principal, Role, require
 from shared.http import Problem
 
 # Writes belong to the congress of the session's own jurisdiction: never the county's token in a
@@ -22,7 +22,25 @@ TELLER = require(Role.TELLER, own=True)
 DEPUTY = require(Role.DEPUTY, own=True)
 # Who may see the individual anonymised ballots: what a full recount needs, and no more.
 RECOUNTERS = require(Role.TELLER, Role.PRESIDING, Role.COUNTY)
-ANYONE = require(display=True)
+READERS = require(display=True)  # the live view's: its watcher checks revocations, with no query per client
+
+
+def readers(display: bool):
+    """Anyone in scope (with ``display``: the hall display too); a revoked session credential, a
+    display's or a deputy's, reads nothing more (403 credential-revoked, or deputy-absent once the deputy left)."""
+    caller = require(display=display)
+
+    async def dependency(request: Request, who: Principal = Depends(caller)) -> Principal:
+        if who.credential is not None and (reason := await request.app.state.pool.fetchval(
+                "SELECT reason FROM revoked_credentials WHERE credential_id = $1", who.credential)):
+            raise Problem(403, "deputy-absent" if reason == "left" else "credential-revoked", "无权查看 Not allowed",
+                          "this credential no longer follows the session")
+        return who
+
+    return dependency
+
+
+ANYONE = readers(display=True)
 
 STATUS = {Why.INVALID: 422, Why.CONFLICT: 409, Why.FORBIDDEN: 403, Why.NOT_FOUND: 404}
 TITLES = {Why.INVALID: "请求有误 Refused", Why.CONFLICT: "当前状态不允许 Not now", Why.FORBIDDEN: "无权操作 Not allowed",

@@ -55,7 +55,7 @@ async def publication_with_ballots(vote_id: UUID, request: Request, who: Princip
     return await _publication(request, who, vote_id, with_ballots=True)
 
 
-@router.get("/votes/{vote_id}/receipts/{tracker}", response_model=ReceiptOut, responses=problems(404))
+@router.get("/votes/{vote_id}/receipts/{tracker}", response_model=ReceiptOut, responses=problems(403, 404))
 async def check_receipt(vote_id: UUID, tracker: text(64, min_length=64, pattern="^[0-9a-f]{64}$"), request: Request,
                         who: Principal = Depends(ANYONE)) -> dict[str, Any]:
     """A deputy checks their receipt: their sealed ballot was among those opened and counted."""

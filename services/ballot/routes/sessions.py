@@ -142,7 +142,7 @@ async def close_session(session_id: UUID, request: Request, who: Principal = Dep
     return await command(request, who.sub, act)
 
 
-@router.get("/sessions/{session_id}", response_model=SessionOut, responses=problems(404))
+@router.get("/sessions/{session_id}", response_model=SessionOut, responses=problems(403, 404))
 async def get_session(session_id: UUID, request: Request, who: Principal = Depends(ANYONE)) -> dict[str, Any]:
     async with request.app.state.pool.acquire() as conn:
         s = await store.session(conn, who, session_id)
@@ -212,7 +212,7 @@ async def register_teller_key(body: TellerKeyIn, request: Request, who: Principa
     return await command(request, who.sub, act)
 
 
-@router.get("/slates/{slate_id}", response_model=SlateCopy, responses=problems(404))
+@router.get("/slates/{slate_id}", response_model=SlateCopy, responses=problems(403, 404))
 async def get_slate(slate_id: UUID, request: Request, who: Principal = Depends(ANYONE)) -> dict[str, Any]:
     async with request.app.state.pool.acquire() as conn:
         return dict(await store.slate(conn, who, slate_id))

@@ -218,7 +218,7 @@ async def void_vote(vote_id: UUID, body: VoidIn, request: Request, who: Principa
     return await command(request, who.sub, act)
 
 
-@router.get("/votes/{vote_id}", response_model=VoteOut, responses=problems(404))
+@router.get("/votes/{vote_id}", response_model=VoteOut, responses=problems(403, 404))
 async def get_vote(vote_id: UUID, request: Request, who: Principal = Depends(ANYONE)) -> dict[str, Any]:
     async with request.app.state.pool.acquire() as conn:
         vote = await store.load_vote(conn, who, vote_id)

@@ -3,7 +3,9 @@
 // closed, certified) the page reloads to show the counts the service announced.
 (() => {
   const root = document.querySelector("[data-session]");
-  if (!root || !window.EventSource) return;
+  // A closed session has nothing more to follow: its stream would only end again (session-closed)
+  // and reload the page, over and over.
+  if (!root || !window.EventSource || root.dataset.sessionStatus === "closed") return;
   const source = new EventSource("/live/" + root.dataset.session);
   const set = (scope, name, value) => {
     for (const el of scope.querySelectorAll(`[data-live="${name}"]`)) if (el.textContent !== String(value)) el.textContent = value;
