@@ -2,9 +2,11 @@
 
 At a session's peak each replica has several casts in flight. Written one statement and one commit
 each, PostgreSQL woke, committed and flushed the WAL once per ballot, and the replica paid a round
-trip per ballot: together more CPU than the rest of the cast. Here at most ``IN_FLIGHT`` statements
-are running per replica; the casts that arrive meanwhile wait and go in the next statement, all of
-them in one. A lone cast is written at once, so a quiet hall waits no longer than before.
+trip per ballot: together more CPU than the rest of the cast. Here one statement runs at a time per
+replica; the casts that arrive meanwhile wait and go in the next statement, all of them in one. A
+lone cast is written at once, so a quiet hall waits no longer than before; casts waiting behind a
+statement slower than ``SLOW`` (a checkpoint, say) go in a second one, so one slow statement does
+not hold a replica's casts.
 
 Each cast keeps its own outcome (``store.CAST``'s columns, per cast), its own checks and its own
 refusals. One deputy appears at most once in a statement (a second cast of the same deputy waits
@@ -25,7 +27,8 @@ from prometheus_client import Histogram
 
 from services.ballot import store
 
-IN_FLIGHT = 2  # statements running at once per replica: one being written while the next one fills
+IN_FLIGHT = 2  # statements running at once per replica, at most: the second only behind a slow first
+SLOW = 0.005  # seconds casts wait behind a running statement before they go in a statement of their own
 MOST = 64  # casts in one statement
 GROUP_SIZE = Histogram("piaojue_ballot_cast_group_size", "Casts written together by one statement (group commit)",
                        buckets=(1, 2, 4, 8, 16, 32, 64))
@@ -85,13 +88,27 @@ class CastWriter:
         self.pool = pool
         self.waiting: list[tuple[Cast, asyncio.Future]] = []
         self.running = 0
+        self.timer: asyncio.TimerHandle | None = None
 
     async def write(self, cast: Cast) -> asyncpg.Record:
         done = asyncio.get_running_loop().create_future()
         self.waiting.append((cast, done))
-        if self.running < IN_FLIGHT:
-            self._next()
+        self._schedule()
         return await done
+
+    def _schedule(self) -> None:
+        """The waiting casts go at once if no statement is running; behind a running one, they go
+        together when it ends, or in a statement of their own if it is slow (``SLOW``)."""
+        if self.waiting and self.running == 0:
+            self._next()
+        if self.waiting and self.running < IN_FLIGHT and self.timer is None:
+            self.timer = asyncio.get_running_loop().call_later(SLOW, self._overtake)
+
+    def _overtake(self) -> None:
+        self.timer = None
+        if self.waiting and self.running < IN_FLIGHT:
+            self._next()
+        self._schedule()
 
     def _next(self) -> None:
         batch, deputies, later = [], set(), []
@@ -118,8 +135,7 @@ class CastWriter:
             outcomes = [exc] * len(batch)
         finally:
             self.running -= 1
-            if self.waiting and self.running < IN_FLIGHT:
-                self._next()
+            self._schedule()
         for (_, done), outcome in zip(batch, outcomes, strict=True):
             if done.done():  # its request is gone (the client hung up); the cast stands, as it would alone
                 continue
