@@ -10,8 +10,8 @@ not hold a replica's casts.
 
 Each cast keeps its own outcome (``store.CAST``'s columns, per cast), its own checks and its own
 refusals. One deputy appears at most once in a statement (a second cast of the same deputy waits
-for the next one), so that the statement's rows never meet, and the deputies' rows are locked in
-one order, so that two statements (of this replica or another) never wait for each other crosswise.
+for the next one), so that the statement's rows never meet, and the casts go in one order, so that
+two statements (of this replica or another) do not wait for each other crosswise.
 If the statement fails as a whole on an Idempotency-Key used before for another request, every cast
 of it is written again alone, where that refusal belongs to its own cast only."""
 
@@ -62,11 +62,8 @@ WITH input AS (SELECT * FROM unnest($1::int[], $2::uuid[], $3::int[], $4::text[]
      revoked AS (SELECT i.n FROM input i JOIN revoked_credentials r ON r.credential_id = i.credential),
      present AS (SELECT i.n FROM input i JOIN attendance a ON a.session_id = i.session_id AND a.deputy_id = i.deputy_id
                  AND a.present),
-     -- The deputies' rows locked in one order (two statements never wait for each other crosswise).
-     locked AS MATERIALIZED (SELECT s.vote_id, s.round, s.deputy_id FROM issued s JOIN input i USING (vote_id, round, deputy_id)
-                             WHERE NOT s.cast_done ORDER BY s.vote_id, s.round, s.deputy_id FOR UPDATE OF s),
-     taken AS (UPDATE issued s SET cast_done = true FROM locked l JOIN input i USING (vote_id, round, deputy_id)
-               WHERE (s.vote_id, s.round, s.deputy_id) = (l.vote_id, l.round, l.deputy_id) AND NOT s.cast_done
+     taken AS (UPDATE issued s SET cast_done = true FROM input i
+               WHERE (s.vote_id, s.round, s.deputy_id) = (i.vote_id, i.round, i.deputy_id) AND NOT s.cast_done
                  AND i.n IN (SELECT n FROM vote) AND i.n NOT IN (SELECT n FROM revoked) AND i.n IN (SELECT n FROM present)
                RETURNING i.*),
      secret AS (INSERT INTO sealed_ballots (vote_id, round, sealed) SELECT vote_id, round, sealed FROM taken WHERE NOT named),
@@ -75,7 +72,8 @@ WITH input AS (SELECT * FROM unnest($1::int[], $2::uuid[], $3::int[], $4::text[]
      answer AS (INSERT INTO idempotency (principal, key, fingerprint, status, body)
                 SELECT deputy_id, key, fingerprint, 201, answer::jsonb FROM taken WHERE key IS NOT NULL)
 SELECT i.n, i.n IN (SELECT n FROM vote) AS open, i.n IN (SELECT n FROM taken) AS taken,
-       EXISTS (SELECT 1 FROM issued s WHERE s.vote_id = i.vote_id AND s.round = i.round AND s.deputy_id = i.deputy_id) AS issued,
+       i.n IN (SELECT n FROM taken) OR EXISTS (SELECT 1 FROM issued s WHERE (s.vote_id, s.round, s.deputy_id)
+                                                = (i.vote_id, i.round, i.deputy_id)) AS issued,
        i.n IN (SELECT n FROM revoked) AS revoked, i.n IN (SELECT n FROM present) AS present
 FROM input i
 """
@@ -144,13 +142,16 @@ class CastWriter:
             else:
                 done.set_result(outcome)
 
-    async def _together(self, casts: list[Cast]) -> list[asyncpg.Record]:
-        if len(casts) == 1:
-            return [await self._alone(casts[0])]
-        columns = list(zip(*casts, strict=True))
+    async def _together(self, given: list[Cast]) -> list[asyncpg.Record]:
+        if len(given) == 1:
+            return [await self._alone(given[0])]
+        # In one order (vote, round, deputy): two statements with the same deputies take their rows in the
+        # same order, so they do not wait for each other crosswise (a deadlock would still fall back above).
+        order = sorted(range(len(given)), key=lambda k: (given[k].vote_id, given[k].round, given[k].deputy_id))
+        columns = list(zip(*(given[k] for k in order), strict=True))
         columns[9] = [json.dumps(a, ensure_ascii=False) for a in columns[9]]  # the answers, as jsonb text
         async with self.pool.acquire() as conn:
-            rows = await conn.fetch(CASTS, list(range(len(casts))), *columns)
+            rows = await conn.fetch(CASTS, order, *columns)  # n: each cast's place in ``given``
         return sorted(rows, key=lambda r: r["n"])
 
     async def _alone(self, cast: Cast) -> asyncpg.Record:

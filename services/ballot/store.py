@@ -366,7 +366,7 @@ WITH vote AS (SELECT 1 FROM votes WHERE id = $1 AND round = $2 AND status = 'ope
      answer AS (INSERT INTO idempotency (principal, key, fingerprint, status, body)
                 SELECT $3, $8, $9, 201, $10 FROM taken WHERE $8::text IS NOT NULL)
 SELECT EXISTS (SELECT 1 FROM vote) AS open, EXISTS (SELECT 1 FROM taken) AS taken,
-       EXISTS (SELECT 1 FROM issued WHERE vote_id = $1 AND round = $2 AND deputy_id = $3) AS issued,
+       EXISTS (SELECT 1 FROM taken) OR EXISTS (SELECT 1 FROM issued WHERE vote_id = $1 AND round = $2 AND deputy_id = $3) AS issued,
        EXISTS (SELECT 1 FROM revoked) AS revoked, EXISTS (SELECT 1 FROM present) AS present
 """
 
