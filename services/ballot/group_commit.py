@@ -87,6 +87,7 @@ class CastWriter:
         self.waiting: list[tuple[Cast, asyncio.Future]] = []
         self.running = 0
         self.timer: asyncio.TimerHandle | None = None
+        self.tasks: set[asyncio.Task] = set()
 
     async def write(self, cast: Cast) -> asyncpg.Record:
         done = asyncio.get_running_loop().create_future()
@@ -118,7 +119,9 @@ class CastWriter:
                 later.append((cast, done))
         self.waiting = later
         self.running += 1
-        asyncio.create_task(self._write(batch), name="cast-group-commit")
+        task = asyncio.create_task(self._write(batch), name="cast-group-commit")
+        self.tasks.add(task)  # the loop keeps only a weak reference to a task
+        task.add_done_callback(self.tasks.discard)
 
     async def _write(self, batch: list[tuple[Cast, asyncio.Future]]) -> None:
         GROUP_SIZE.observe(len(batch))
