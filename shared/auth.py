@@ -164,29 +164,31 @@ def _header(text: str) -> dict[str, Any]:
     return header
 
 
-def _claims_refused(claims: dict[str, Any], audiences: tuple[str, ...], issuer: str, leeway: int = 30) -> str | None:
-    """What is wrong with verified claims (the checks PyJWT's decode makes with exp, iat, iss, aud
-    and sub required), or None."""
+def _check_claims(claims: dict[str, Any], audiences: tuple[str, ...], issuer: str, leeway: int = 30) -> None:
+    """The checks PyJWT's decode makes with exp, iat, iss, aud and sub required, in its order:
+    TokenRefused (token-expired, or token-claims-invalid saying what) unless the claims pass."""
+    def invalid(detail: str) -> TokenRefused:
+        return TokenRefused("token-claims-invalid", detail)
+
     missing = [c for c in ("exp", "iat", "iss", "aud", "sub") if c not in claims]
     if missing:
-        return f'Token is missing the "{missing[0]}" claim'
+        raise invalid(f'Token is missing the "{missing[0]}" claim')
     now = time.time()
     for name in ("exp", "iat", "nbf"):
         if name in claims and (isinstance(claims[name], bool) or not isinstance(claims[name], int | float)):
-            return f"the {name} claim must be a number"
+            raise invalid(f"the {name} claim must be a number")
     if claims["iat"] > now + leeway or claims.get("nbf", 0) > now + leeway:  # before exp, as PyJWT
-        return "The token is not yet valid"
+        raise invalid("The token is not yet valid")
     if claims["exp"] <= now - leeway:
-        return "expired"
+        raise TokenRefused("token-expired", "the token has expired: sign in again or refresh it")
     if claims["iss"] != issuer:
-        return "Invalid issuer"
+        raise invalid("Invalid issuer")
     aud = claims["aud"]
     given = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) and all(isinstance(a, str) for a in aud) else None
     if not given or not set(given) & set(audiences):
-        return "Audience doesn't match"
+        raise invalid("Audience doesn't match")
     if not isinstance(claims["sub"], str) or not isinstance(claims.get("jti", ""), str):
-        return "Invalid claim format: sub and jti are strings"
-    return None
+        raise invalid("Invalid claim format: sub and jti are strings")
 
 
 async def verify(token: str, audiences: tuple[str, ...], settings: Settings | None = None, own: bool = False) -> Principal:
@@ -222,10 +224,7 @@ async def verify(token: str, audiences: tuple[str, ...], settings: Settings | No
         raise TokenRefused("token-malformed", "the claims are not JSON") from exc
     if not isinstance(claims, dict):
         raise TokenRefused("token-malformed", "the claims are not a JSON object")
-    if (wrong := _claims_refused(claims, audiences, settings.auth_issuer)) == "expired":
-        raise TokenRefused("token-expired", "the token has expired: sign in again or refresh it")
-    if wrong:
-        raise TokenRefused("token-claims-invalid", wrong)
+    _check_claims(claims, audiences, settings.auth_issuer)
     try:
         return Principal(sub=claims["sub"], role=claims.get("role"), jurisdiction=claims.get("jurisdiction"),
                          name=claims.get("name") or "", term=claims.get("term"), session=claims.get("session"),

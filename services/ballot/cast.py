@@ -55,10 +55,6 @@ class CastRoute(RefusalRoute):
         await response(scope, receive, send)
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        self.cast = refusing(self._handler())
-        return self.cast
-
-    def _handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         endpoint = self.endpoint
 
         async def handler(request: Request) -> Response:
@@ -89,7 +85,8 @@ class CastRoute(RefusalRoute):
                 raise RequestValidationError(errors)
             return await endpoint(vote_id=vote_id, body=ballot, request=request, who=who)
 
-        return handler
+        self.cast = refusing(handler)  # what handle() calls
+        return self.cast
 
 
 def _json_declared(content_type: str) -> bool:
