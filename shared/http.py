@@ -193,6 +193,9 @@ _REQUEST_ID = re.compile(rb"[!-~]{1,128}")  # a caller's request id is echoed an
 MAX_BODY = "x-max-body-bytes"  # a route's own body limit, in its OpenAPI operation: openapi_extra=body_limit(n)
 
 
+SERVER_SEND = "piaojue.server_send"  # scope key: the server's own send (shared.service.App)
+
+
 def body_limit(max_bytes: int) -> dict[str, int]:
     """``openapi_extra=`` for a route that takes larger bodies than the default (a term's roster)."""
     return {MAX_BODY: max_bytes}

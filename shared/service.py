@@ -14,12 +14,13 @@ from pathlib import Path
 import structlog
 import uvicorn
 from fastapi import APIRouter, FastAPI
+from starlette.types import Receive, Scope, Send
 
 from shared import audit, operations, tracing
 from shared import logging as plog
 from shared.auth import production_problems
 from shared.db import create_pool, migrate, prune
-from shared.http import RequestContext, health_router, install_error_handlers, openapi
+from shared.http import SERVER_SEND, RequestContext, health_router, install_error_handlers, openapi
 from shared.messaging import BROKER_CONNECTED, BrokerLink, Consumer, run_relay
 from shared.settings import Settings, get_settings
 
@@ -69,6 +70,10 @@ def create_app(service: Service, settings: Settings | None = None) -> FastAPI:
         # Everything made at start-up (modules, routes, models) lives as long as the process: keep it out
         # of the collector's full passes, which otherwise walk it all (≈0.1–0.2 s here) in the middle of requests.
         gc.freeze()
+        # A young collection every 700 objects kept alive is too often for a replica holding thousands
+        # of live-view streams: each state handed to them keeps a future and a handle per stream alive
+        # for a moment, and each collection walks them. Every 50,000 costs the same per object.
+        gc.set_threshold(50_000, 10, 10)
         log.info("service started")
         try:
             yield
@@ -83,7 +88,7 @@ def create_app(service: Service, settings: Settings | None = None) -> FastAPI:
                 tracing.shutdown()  # flushes the spans not yet exported
             log.info("service stopped")
 
-    app = FastAPI(title=f"piaojue {service.name} ({service.title})", lifespan=lifespan,
+    app = App(title=f"piaojue {service.name} ({service.title})", lifespan=lifespan,
                   generate_unique_id_function=lambda route: route.name,  # operationId = the route function's name
                   # Traces are ours (shared/tracing.py: one trace from request to consumer), metrics are
                   # Prometheus': FastAPI's own telemetry would add a second span per request once a tracer
@@ -152,6 +157,16 @@ def main(service: Service) -> None:
     config = uvicorn.Config(app, host=args.host, port=args.port, log_config=None, access_log=False,
                             timeout_graceful_shutdown=5)
     Server(config).run()
+
+
+class App(FastAPI):
+    """FastAPI, keeping the server's own ``send`` in the scope (``SERVER_SEND``): a long response
+    (the live view) writes its body chunks with it, past the middlewares' wrappers, which look only
+    at the response's start and would otherwise run for each of thousands of streams' events."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope[SERVER_SEND] = send
+        await super().__call__(scope, receive, send)
 
 
 class Server(uvicorn.Server):

@@ -73,12 +73,14 @@ class Settings(BaseSettings):
     web_client_id: str = ""
     web_client_secret: str = ""
     # The live view (GET /sessions/{id}/live, services/ballot/live_hub.py): a session's state is read
-    # at most once per ``live_read_seconds`` per replica, whatever the cast rate; idle streams get a
+    # at most once per ``live_read_seconds`` per replica, whatever the cast rate, and that often while
+    # it has a vote open (casts notify nobody; each read is an update to every screen of the session,
+    # and the screens' socket writes are most of what they cost the replica); idle streams get a
     # heartbeat every ``live_heartbeat_seconds``; a client more than ``live_queue`` events behind is
     # dropped (it resumes with Last-Event-ID); one caller holds at most ``live_streams_per_caller``
     # streams per replica; every watched session is re-read every ``live_refresh_seconds`` anyway
     # (a missed notification costs no more than that).
-    live_read_seconds: float = 0.25
+    live_read_seconds: float = 0.5
     live_heartbeat_seconds: float = 15.0
     live_queue: int = 32
     live_streams_per_caller: int = 8

@@ -7,7 +7,7 @@ import contextlib
 import os
 import subprocess
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -34,18 +34,19 @@ def _other_database(pid: int, name: str = NAME) -> bool:
     return False
 
 
-def cpu_snapshot(replicas: Sequence[int], database: str = NAME) -> dict[Any, tuple[str, float]]:
-    """CPU seconds so far per process, grouped: the replicas, this process, PostgreSQL (the bench
-    database's backends and the server's own processes), RabbitMQ; and under ``machine`` all CPU
-    time on the machine, so that anything else (other databases' backends, a test suite, the
-    kernel's loopback networking) shows up as ``other``."""
+def cpu_snapshot(replicas: Sequence[int] | Mapping[int, str], database: str = NAME) -> dict[Any, tuple[str, float]]:
+    """CPU seconds so far per process, grouped: the replicas (or the groups ``replicas`` names, per
+    pid), this process, PostgreSQL (the bench database's backends and the server's own processes),
+    RabbitMQ; and under ``machine`` all CPU time on the machine, so that anything else (other
+    databases' backends, a test suite, the kernel's loopback networking) shows up as ``other``."""
+    named = replicas if isinstance(replicas, Mapping) else dict.fromkeys(replicas, "replicas")
     procs: dict[Any, tuple[str, float]] = {}
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit() or (stat := _stat(int(entry.name))) is None:
             continue
         pid, (comm, cpu) = int(entry.name), stat
-        if pid in replicas:
-            procs[pid] = ("replicas", cpu)
+        if pid in named:
+            procs[pid] = (named[pid], cpu)
         elif pid == os.getpid():
             procs[pid] = ("bench", cpu)
         elif comm.startswith("postgres") and not _other_database(pid, database):

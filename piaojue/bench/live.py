@@ -3,12 +3,15 @@ are cast into those sessions' open votes at a fixed rate. On a database and vhos
 (``piaojue_bench_live``), on ports from ``PIAOJUE_BASE_PORT + 50``.
 
   setup    S townships (roster, session, tellers, slate, an open vote), deputies enough for the casts
+  baseline rate x seconds ballots, open loop, into the S votes, nobody following: what this machine
+           gives casts alone, in this run (skipped with --clients 0, which is that run alone)
   connect  C clients (deputies' devices, each its own voting credential) in a separate process
-  cast     rate x seconds ballots, open loop, into the S votes, while every client follows its session
+  cast     as many ballots again, while every client follows its session
   measure  live-view queries/s: the live connections' (application_name piaojue-ballot-live)
            statements counted in pg_stat_activity (each new query_start, sampled every 10 ms); update
            latency: from each cast's answer (its commit is just before) to the first event showing a
-           count that includes it, at every client of its session; cast latency; the replica's RSS
+           count that includes it, at every client of its session; cast latency; the replica's RSS;
+           CPU per process (the screens' replica, the cast replicas, the clients' process)
 
 The last line printed is one JSON object."""
 
@@ -84,22 +87,36 @@ def run(args: argparse.Namespace) -> int:
 
 async def _measure(args: argparse.Namespace, settings: Any, replica: tuple[int, subprocess.Popen], log_dir: Path,
                    casters: list[tuple[int, subprocess.Popen]]) -> dict[str, Any]:
-    """The screens all on ``replica``; the casts on it too, or spread over the ``casters``."""
+    """The screens all on ``replica``; the casts on it too, or spread over the ``casters``. With
+    clients, the same casts are first made without them (the baseline: what the machine does for
+    casts alone in this run), then with every client following."""
     from shared.auth import mint
 
     port, proc = replica
     casts = round(args.rate * args.seconds)
-    per_session = max(-(-args.clients // args.sessions), -(-casts // args.sessions))
+    phases = 2 if args.clients else 1
+    per_session = max(-(-args.clients // args.sessions), -(-phases * casts // args.sessions))
     towns = townships("live", per_session * args.sessions, size=per_session)
     pool = Pool([port], 64)
+    casting = Pool([p for p, _ in casters], 64) if casters else pool
     report: dict[str, Any] = {"clients": args.clients, "sessions": args.sessions, "rate": args.rate, "seconds": args.seconds,
                               "cast_replicas": len(casters)}
+    # CPU per process: the replica that holds the screens (and, without casters, takes the casts too)
+    groups = {proc.pid: "screens_replica" if casters else "replica", **{c.pid: "cast_replicas" for _, c in casters}}
     try:
         started = time.perf_counter()
         await publish_slates(settings, towns)
         await set_up_all(pool, towns, teller_keys())
         report["setup_s"] = round(time.perf_counter() - started, 1)
         print(f"setup: {len(towns)} sessions of {per_session} deputies in {report['setup_s']} s", file=sys.stderr)
+        reqs = cast_requests(towns)
+        index = {t.vote_id: i for i, t in enumerate(towns)}
+
+        if args.clients:  # the baseline: the same casts, nobody following
+            base = await _cast_phase(casting, reqs[casts:2 * casts], index, args, settings, groups)
+            report.update(cast_p50_ms_no_clients=base["cast_p50_ms"], cast_p99_ms_no_clients=base["cast_p99_ms"],
+                          cpu_no_clients=base["cpu"])
+            print(f"baseline without clients: cast p50 {base['cast_p50_ms']} ms, p99 {base['cast_p99_ms']} ms", file=sys.stderr)
 
         # The screens: deputies' devices, each with its own voting credential, spread over the sessions.
         clients = [[i % len(towns), towns[i % len(towns)].session_id,
@@ -108,6 +125,7 @@ async def _measure(args: argparse.Namespace, settings: Any, replica: tuple[int, 
         out = log_dir / "clients.json"
         screens = await asyncio.create_subprocess_exec(sys.executable, "-m", "piaojue.bench.live_client", str(port), str(out),
                                                        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+        groups[screens.pid] = "screens_client"
         screens.stdin.write(json.dumps(clients).encode() + b"\n")
         await screens.stdin.drain()
         started = time.perf_counter()
@@ -118,40 +136,43 @@ async def _measure(args: argparse.Namespace, settings: Any, replica: tuple[int, 
         report["rss_idle_clients_mb"] = rss_mb(proc.pid)[0]
 
         # Casting, while the clients follow and the live connections' statements are counted.
-        reqs = cast_requests(towns)[:casts]
-        index = {t.vote_id: i for i, t in enumerate(towns)}
-        stop = asyncio.Event()
-        sampler = asyncio.create_task(_count_queries(settings.database_url, stop))
-        pids = [proc.pid, *(c.pid for _, c in casters)]
-        cpu0 = cpu_snapshot(pids, NAME)  # the screens' process shows as "other"
-        started = time.perf_counter()
-        casting = Pool([p for p, _ in casters], 64) if casters else pool
-        try:
-            latencies, answered = await _paced(casting, reqs, index, args.rate, args.seconds + 60)
-        finally:
-            if casting is not pool:
-                casting.close()
-        report["cast_phase_s"] = seconds = round(time.perf_counter() - started, 2)
-        await asyncio.sleep(2)  # the last counts reach the clients
-        stop.set()
-        queries, sampled_s = await sampler
-        report["cpu"] = cpu_delta(cpu0, cpu_snapshot(pids, NAME), seconds + 2, max(len(latencies), 1))
+        measured = await _cast_phase(casting, reqs[:casts], index, args, settings, groups)
+        report.update(cast_p50_ms=measured["cast_p50_ms"], cast_p99_ms=measured["cast_p99_ms"], cast_ok=measured["cast_ok"],
+                      cast_phase_s=measured["seconds"], cpu=measured["cpu"], live_queries=measured["queries"],
+                      db_queries_per_s_live=measured["queries_per_s"])
         report["rss_mb"], report["peak_rss_mb"] = rss_mb(proc.pid)
         screens.terminate()
         await asyncio.wait_for(screens.wait(), 120)
         seen = json.loads(out.read_text())
     finally:
         pool.close()
-    lat = sorted(latencies)
-    updates = _update_latencies(seen["series"], answered)
+        if casting is not pool:
+            casting.close()
+    updates = _update_latencies(seen["series"], measured["answered"])
     report.update(
-        db_queries_per_s_live=round(queries / sampled_s, 1) if sampled_s else None, live_queries=queries,
-        cast_ok=len(lat), cast_p50_ms=_pct(lat, 0.5), cast_p99_ms=_pct(lat, 0.99),
         update_p50_ms=_pct(updates, 0.5), update_p99_ms=_pct(updates, 0.99), update_max_ms=_pct(updates, 1.0),
         update_samples=len(updates), clients_ready=seen["ready"], clients_lost=seen["lost"], client_errors=seen["errors"],
         streams_ended=seen["ended"], updates_per_client_per_s=round(
-            sum(len(s) for _, s in seen["series"]) / max(len(seen["series"]), 1) / (seconds + 2), 2))
+            sum(len(s) - 1 for _, s in seen["series"]) / max(len(seen["series"]), 1) / (measured["seconds"] + 2), 2))
     return report
+
+
+async def _cast_phase(pool: Pool, reqs: list[bytes], index: dict[str, int], args: argparse.Namespace, settings: Any,
+                      groups: dict[int, str]) -> dict[str, Any]:
+    """``reqs`` cast at ``args.rate``, open loop, while the live connections' statements are counted;
+    then 2 s for the last counts to reach the clients."""
+    stop = asyncio.Event()
+    sampler = asyncio.create_task(_count_queries(settings.database_url, stop))
+    cpu0, started = cpu_snapshot(groups, NAME), time.perf_counter()
+    latencies, answered = await _paced(pool, reqs, index, args.rate, args.seconds + 60)
+    seconds = round(time.perf_counter() - started, 2)
+    await asyncio.sleep(2)  # the last counts reach the clients
+    stop.set()
+    queries, sampled_s = await sampler
+    lat = sorted(latencies)
+    return {"cast_p50_ms": _pct(lat, 0.5), "cast_p99_ms": _pct(lat, 0.99), "cast_ok": len(lat), "seconds": seconds,
+            "cpu": cpu_delta(cpu0, cpu_snapshot(groups, NAME), seconds + 2, max(len(lat), 1)), "answered": answered,
+            "queries": queries, "queries_per_s": round(queries / sampled_s, 1) if sampled_s else None}
 
 
 async def _paced(pool: Pool, reqs: list[bytes], index: dict[str, int], rate: float, limit_s: float):
@@ -191,14 +212,15 @@ async def _paced(pool: Pool, reqs: list[bytes], index: dict[str, int], rate: flo
 
 def _update_latencies(series: list, answered: dict[int, list[float]]) -> list[float]:
     """For every client and every cast of its session: from the cast's answer (the k-th answer for
-    the k-th count: casts commit in about the order they are answered) to the event that first
-    showed a count of k or more."""
+    the k-th count after the one the client connected with: casts commit in about the order they
+    are answered) to the event that first showed that count or more."""
     out: list[float] = []
     times = {s: sorted(t) for s, t in answered.items()}
     for session, points in series:
         answers, done = times.get(session, []), 0
-        for t, count in points:
-            count = min(count, len(answers))
+        before = points[0][1] if points else 0  # the count when the client connected (the baseline's casts)
+        for t, count in points[1:]:
+            count = min(count - before, len(answers))
             while done < count:
                 out.append(max(0.0, t - answers[done]))
                 done += 1
@@ -236,15 +258,20 @@ def _print(report: dict[str, Any]) -> None:
           f"(load average before {report['load_before']}, after {report['load_after']})")
     print(f"  setup {report['setup_s']} s; {report['connected']} clients connected in {report['connect_s']} s "
           f"(replica RSS then {report['rss_idle_clients_mb']} MB)")
-    print(f"  casts      {report['cast_ok']} accepted  p50 {report['cast_p50_ms']} ms  p99 {report['cast_p99_ms']} ms")
+    print(f"  casts      {report['cast_ok']} accepted  p50 {report['cast_p50_ms']} ms  p99 {report['cast_p99_ms']} ms"
+          + (f"  (the same casts without clients, this run: p50 {report['cast_p50_ms_no_clients']} ms  "
+             f"p99 {report['cast_p99_ms_no_clients']} ms)" if "cast_p99_ms_no_clients" in report else ""))
     print(f"  updates    {report['update_samples']} (cast, client) pairs  p50 {report['update_p50_ms']} ms  "
           f"p99 {report['update_p99_ms']} ms  max {report['update_max_ms']} ms; "
           f"{report['updates_per_client_per_s']} count changes/s per client")
     print(f"  database   {report['live_queries']} statements by the live view = {report['db_queries_per_s_live']}/s")
     print(f"  replica    RSS {report['rss_mb']} MB with the clients (peak {report['peak_rss_mb']} MB)")
     print("  CPU        " + ", ".join(f"{k} {v['cores']} cores" for k, v in report["cpu"].items()))
+    if "cpu_no_clients" in report:
+        print("  without    " + ", ".join(f"{k} {v['cores']} cores" for k, v in report["cpu_no_clients"].items()))
     print(f"  clients    ready {report['clients_ready']}, lost {report['clients_lost']}, errors {report['client_errors']}, "
           f"ended {report['streams_ended']}; logs {report['logs']}")
     keys = ("clients", "sessions", "db_queries_per_s_live", "update_p99_ms", "cast_p99_ms", "rss_mb", "update_p50_ms",
-            "cast_p50_ms", "peak_rss_mb", "connected", "rate", "seconds", "code", "load_before", "load_after", "measured_at")
-    print(json.dumps({k: report[k] for k in keys}))
+            "cast_p50_ms", "cast_p99_ms_no_clients", "cast_replicas", "peak_rss_mb", "connected", "rate", "seconds", "code",
+            "load_before", "load_after", "measured_at")
+    print(json.dumps({k: report[k] for k in keys if k in report}))

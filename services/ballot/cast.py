@@ -201,8 +201,6 @@ async def _cast(vote_id: UUID, body: BallotIn, request: Request, who: Principal)
         if outcome["open"]:
             break
     if outcome["taken"]:
-        if (hub := getattr(request.app.state, "live", None)) is not None:
-            hub.note_cast(current.session_id)  # the live view's counts (this replica's and, notified, the others')
         return JSONResponse(answer, status_code=201)
     if key and (replay := await stored_answer(pool, who.sub, key, fingerprint)):
         return replay

@@ -23,7 +23,7 @@ from services.ballot.routes.common import READERS
 from services.ballot.routes.common import router as make_router
 from services.ballot.routes.models import LIVE
 from shared.auth import Principal
-from shared.http import Problem, problems
+from shared.http import SERVER_SEND, Problem, problems
 
 router = make_router()
 EVENT_ID = re.compile(r"^[0-9a-f]{16}$")  # what this service sends; anything else is ignored
@@ -53,11 +53,12 @@ class LiveStream(Response):
             client.end("")
 
         watcher = asyncio.ensure_future(gone())
+        write = scope.get(SERVER_SEND, send)  # the middlewares look only at the start: the events go past them
         try:
             await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
             await send({"type": "http.response.body", "body": self.first, "more_body": True})
             while (chunk := await client.next()) is not None:
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                await write({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": end_event(client.ending) if client.ending else b"",
                         "more_body": False})
         finally:

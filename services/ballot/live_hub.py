@@ -7,12 +7,13 @@ session dirty; at most once per ``live_read_seconds`` the dirty sessions are rea
 statement, and each changed state is encoded once and handed to every client of that session in
 memory. No client ever causes a query of its own.
 
-Casts do not notify from their transaction (NOTIFY takes a cluster-wide lock until commit): the
-replica that took a cast marks its session dirty here, and the next read also notifies the other
-replicas, in the same statement. Every watched session is re-read every ``live_refresh_seconds``
-anyway, so a notification lost with a crashed replica or a dropped connection delays a count by
-that much at most. While the database is away, clients keep their stream and their last state
-(heartbeats go on); once the connection is back every watched session is re-read.
+Casts notify nobody (NOTIFY takes a cluster-wide lock until commit, and casts are most of the
+writes): while a session that has clients here has a vote open, this replica re-reads it every
+``live_read_seconds`` anyway, so a count reaches the screens at most that long after its commit,
+whichever replica took the cast. Every watched session is re-read every ``live_refresh_seconds``
+too, so a notification lost with a dropped connection delays a change by that much at most. While
+the database is away, clients keep their stream and their last state (heartbeats go on); once the
+connection is back every watched session is re-read.
 
 What is sent is the whole state of a session (counts, never a partial tally), so an event id is
 the state's own hash: every replica gives the same id to the same state, and a client that comes
@@ -58,8 +59,7 @@ REASONS = {
 HEARTBEAT = b": heartbeat\n\n"
 
 READ = """
-WITH notified AS (SELECT pg_notify('ballot_live', $2) WHERE $2 <> '')
-SELECT s.id, s.jurisdiction, s.status, (SELECT count(*) FROM notified) AS notified,
+SELECT s.id, s.jurisdiction, s.status,
        (SELECT count(*) FROM deputies d WHERE d.jurisdiction = s.jurisdiction AND d.term = s.term AND d.seated) AS seated,
        (SELECT count(*) FROM attendance a JOIN deputies d ON d.jurisdiction = s.jurisdiction AND d.term = s.term
          AND d.deputy_id = a.deputy_id AND d.seated WHERE a.session_id = s.id AND a.present) AS present,
@@ -173,6 +173,7 @@ class Watched:
         self.absent: frozenset[str] = frozenset()
         self.revoked: dict[str, str] = {}
         self.vote_ids: set[str] = set()
+        self.casting = False  # a vote is open: its count changes without a notification
         self.last_sent = self.idle_since = time.monotonic()
 
 
@@ -182,7 +183,6 @@ class Hub:
         self.sessions: dict[UUID, Watched] = {}
         self.votes: dict[str, UUID] = {}  # vote id → its (watched) session
         self.dirty: set[UUID] = set()
-        self.casts: set[UUID] = set()  # sessions with casts taken here, to notify the other replicas of
         self.callers: Counter[str] = Counter()
         self.conn: asyncpg.Connection | None = None
         self.wake = asyncio.Event()
@@ -211,6 +211,8 @@ class Hub:
             raise OverflowError(caller)
         client = Client(who, w, caller, self.settings.live_queue)
         w.clients.add(client)
+        if w.casting:
+            self.wake.set()  # the reads poll it from now on
         self.callers[caller] += 1
         CLIENTS.inc()
         if who.expires_at is not None:
@@ -231,11 +233,6 @@ class Hub:
             if not w.clients:
                 w.idle_since = time.monotonic()
 
-    def note_cast(self, session_id: UUID) -> None:
-        """A cast committed here: count it in the next read, and tell the other replicas."""
-        self.casts.add(session_id)
-        self.mark(session_id)
-
     def mark(self, session_id: UUID) -> None:
         self.dirty.add(session_id)
         self.wake.set()
@@ -250,8 +247,6 @@ class Hub:
     # ------------------------------------------------------------ database
 
     def _notified(self, conn: asyncpg.Connection, pid: int, channel: str, payload: str) -> None:
-        if conn is self.conn and pid == conn.get_server_pid():
-            return  # our own: the sessions are read already
         for token in payload.split():
             kind, key = token[:1], token[1:]
             if kind == "s":
@@ -292,32 +287,32 @@ class Hub:
                 conn.terminate()
             log.warning("live view: database connection lost; clients keep their last state")
 
+    def _polled(self) -> set[UUID]:
+        """Sessions whose counts change without notifying: an open vote, and clients here."""
+        return {i for i, w in self.sessions.items() if w.casting and w.clients}
+
     async def _reads(self) -> None:
-        """At most one read per ``live_read_seconds``: every dirty session at once."""
+        """At most one read per ``live_read_seconds``: every dirty session, and every polled one, at once."""
         while True:
-            await self.wake.wait()
+            if not self._polled():
+                await self.wake.wait()
             if (wait := self.last_read + self.settings.live_read_seconds - time.monotonic()) > 0:
                 await asyncio.sleep(wait)
             conn = self.conn
             if conn is None:  # reconnecting: it wakes us again
                 self.wake.clear()
+                await self.wake.wait()
                 continue
             self.wake.clear()
-            ids, self.dirty = [i for i in self.dirty if i in self.sessions], set()
-            casts, self.casts = self.casts, set()
-            payload = " ".join(f"s{i}" for i in casts)[:7900]  # NOTIFY's payload limit is 8000 bytes
+            ids, self.dirty = [i for i in self.dirty | self._polled() if i in self.sessions], set()
             self.last_read = time.monotonic()
+            if not ids:
+                continue
             try:
-                if ids:
-                    rows = await conn.fetch(READ, ids, payload, timeout=10)
-                else:  # nothing watched here, casts taken here: READ's notify runs only with a row to read
-                    rows = []
-                    if payload:
-                        await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, payload, timeout=10)
+                rows = await conn.fetch(READ, ids, timeout=10)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
                 log.warning("live view: read failed", error=str(exc))
                 self.dirty.update(ids)
-                self.casts |= casts
                 if not conn.is_closed():
                     conn.terminate()  # the connection task reconnects
                 continue
@@ -337,6 +332,7 @@ class Hub:
         for vote_id in w.vote_ids:
             self.votes.pop(vote_id, None)
         w.vote_ids = {v["id"] for v in row["votes"]}
+        w.casting = any(v["status"] == "open" for v in row["votes"])
         self.votes.update(dict.fromkeys(w.vote_ids, w.session_id))
         event_id, message = state_event(public_state(row))
         if event_id != w.event_id:

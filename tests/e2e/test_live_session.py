@@ -390,8 +390,9 @@ async def test_clients_reconnect_to_a_restarted_replica_and_resume_without_a_gap
 
 async def test_casts_taken_by_a_replica_that_watches_nothing_reach_the_screens_of_another(settings, cluster, tmp_path: Path):
     """A load balancer sends a deputy's cast to one replica and the hall's screen to another: the
-    casting replica, which follows no session itself, still tells the others at its next read. The
-    screens' replica re-reads on its own only every 10 min here, so only that signal can bring the count."""
+    casting replica follows no session and notifies nobody of a cast, but the screens' replica reads
+    a session with an open vote every ``live_read_seconds``. Its safety-net re-read of every watched
+    session is every 10 min here, so only that polling can bring the count."""
     screens = Replica(settings, tmp_path / "ballot-screens.log", PIAOJUE_LIVE_REFRESH_SECONDS="600")
     try:
         await screens.start()
