@@ -392,11 +392,18 @@ async def test_casts_taken_by_a_replica_that_watches_nothing_reach_the_screens_o
     """A load balancer sends a deputy's cast to one replica and the hall's screen to another: the
     casting replica follows no session and notifies nobody of a cast, but the screens' replica reads
     a session with an open vote every ``live_read_seconds``. Its safety-net re-read of every watched
-    session is every 10 min here, so only that polling can bring the count."""
-    screens = Replica(settings, tmp_path / "ballot-screens.log", PIAOJUE_LIVE_REFRESH_SECONDS="600")
+    session is every 10 min here, so only that polling can bring the count; and once no vote is open
+    the polling stops (the database is not read for idle screens)."""
+    screens = Replica(settings, tmp_path / "ballot-screens.log", PIAOJUE_LIVE_REFRESH_SECONDS="600",
+                      PIAOJUE_LIVE_READ_SECONDS="0.05")
     try:
         await screens.start()
         async with httpx.AsyncClient(timeout=30) as client:
+
+            async def reads() -> float:
+                metrics = (await client.get(f"{screens.url}/metrics")).text
+                return float(re.search(r"^piaojue_live_reads_total (\S+)$", metrics, re.M).group(1))
+
             town = Town(settings, client, "taihu.livespread")
             slate = await town.slate(["甲", "乙", "丙"], seats=2)
             a, b, c = (x["candidate_id"] for x in slate["candidates"])
@@ -411,6 +418,18 @@ async def test_casts_taken_by_a_replica_that_watches_nothing_reach_the_screens_o
                 await town.cast_all(vote, {d: ballots[d] for d in DEPUTIES[:2]})  # through the cluster's replica
                 seen = await next_event(stream, state_where(lambda s: s["votes"][0]["cast"] == 2))
                 assert seen["data"]["votes"][0]["issued"] == 5
+                polled = await reads()
+
+                async def ten_more() -> bool:
+                    return await reads() >= polled + 10
+
+                await eventually(ten_more, what="ten reads while the vote is open and nothing notifies")
+
+                await town.ok("POST", "ballot", f"/votes/{vote['id']}/close", Role.PRESIDING, "chair")
+                await next_event(stream, state_where(lambda s: s["votes"][0]["status"] == "awaiting_shares"))
+                closed = await reads()
+                await asyncio.sleep(1)  # twenty read intervals: absence can only be observed over a window
+                assert await reads() - closed <= 1  # at most the read under way; polling would make about twenty
     finally:
         screens.stop()
 
