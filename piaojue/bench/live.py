@@ -3,10 +3,11 @@ are cast into those sessions' open votes at a fixed rate. On a database and vhos
 (``piaojue_bench_live``), on ports from ``PIAOJUE_BASE_PORT + 50``.
 
   setup    S townships (roster, session, tellers, slate, an open vote), deputies enough for the casts
-  baseline rate x seconds ballots, open loop, into the S votes, nobody following: what this machine
-           gives casts alone, in this run (skipped with --clients 0, which is that run alone)
+  baseline rate x seconds ballots, open loop, into S other sessions' votes of the same shape, nobody
+           following: what this machine gives the casts alone, in this run (skipped with
+           --clients 0, which is that run alone)
   connect  C clients (deputies' devices, each its own voting credential) in a separate process
-  cast     as many ballots again, while every client follows its session
+  cast     as many ballots into the followed sessions' votes, while every client follows its session
   measure  live-view queries/s: the live connections' (application_name piaojue-ballot-live)
            statements counted in pg_stat_activity (each new query_start, sampled every 10 ms); update
            latency: from each cast's answer (its commit is just before) to the first event showing a
@@ -88,15 +89,17 @@ def run(args: argparse.Namespace) -> int:
 async def _measure(args: argparse.Namespace, settings: Any, replica: tuple[int, subprocess.Popen], log_dir: Path,
                    casters: list[tuple[int, subprocess.Popen]]) -> dict[str, Any]:
     """The screens all on ``replica``; the casts on it too, or spread over the ``casters``. With
-    clients, the same casts are first made without them (the baseline: what the machine does for
-    casts alone in this run), then with every client following."""
+    clients, as many casts are first made into sessions nobody follows (the baseline: what the
+    machine does for the casts alone in this run), then into the followed ones."""
     from shared.auth import mint
 
     port, proc = replica
     casts = round(args.rate * args.seconds)
-    phases = 2 if args.clients else 1
-    per_session = max(-(-args.clients // args.sessions), -(-phases * casts // args.sessions))
+    per_session = max(-(-args.clients // args.sessions), -(-casts // args.sessions))
     towns = townships("live", per_session * args.sessions, size=per_session)
+    # The baseline's casts go to sessions of their own, of the same shape: the followed ones then
+    # hold exactly what a run without the baseline would.
+    unwatched = townships("base", per_session * args.sessions, size=per_session) if args.clients else []
     pool = Pool([port], 64)
     casting = Pool([p for p, _ in casters], 64) if casters else pool
     report: dict[str, Any] = {"clients": args.clients, "sessions": args.sessions, "rate": args.rate, "seconds": args.seconds,
@@ -105,15 +108,14 @@ async def _measure(args: argparse.Namespace, settings: Any, replica: tuple[int, 
     groups = {proc.pid: "screens_replica" if casters else "replica", **{c.pid: "cast_replicas" for _, c in casters}}
     try:
         started = time.perf_counter()
-        await publish_slates(settings, towns)
-        await set_up_all(pool, towns, teller_keys())
+        await publish_slates(settings, towns + unwatched)
+        await set_up_all(pool, towns + unwatched, teller_keys())
         report["setup_s"] = round(time.perf_counter() - started, 1)
-        print(f"setup: {len(towns)} sessions of {per_session} deputies in {report['setup_s']} s", file=sys.stderr)
-        reqs = cast_requests(towns)
-        index = {t.vote_id: i for i, t in enumerate(towns)}
+        print(f"setup: {len(towns + unwatched)} sessions of {per_session} deputies in {report['setup_s']} s", file=sys.stderr)
+        index = {t.vote_id: i for i, t in enumerate(towns + unwatched)}
 
-        if args.clients:  # the baseline: the same casts, nobody following
-            base = await _cast_phase(casting, reqs[casts:2 * casts], index, args, settings, groups)
+        if args.clients:  # the baseline: as many casts, into the other sessions, nobody following
+            base = await _cast_phase(casting, cast_requests(unwatched)[:casts], index, args, settings, groups)
             report.update(cast_p50_ms_no_clients=base["cast_p50_ms"], cast_p99_ms_no_clients=base["cast_p99_ms"],
                           cpu_no_clients=base["cpu"])
             print(f"baseline without clients: cast p50 {base['cast_p50_ms']} ms, p99 {base['cast_p99_ms']} ms", file=sys.stderr)
@@ -136,7 +138,7 @@ async def _measure(args: argparse.Namespace, settings: Any, replica: tuple[int, 
         report["rss_idle_clients_mb"] = rss_mb(proc.pid)[0]
 
         # Casting, while the clients follow and the live connections' statements are counted.
-        measured = await _cast_phase(casting, reqs[:casts], index, args, settings, groups)
+        measured = await _cast_phase(casting, cast_requests(towns)[:casts], index, args, settings, groups)
         report.update(cast_p50_ms=measured["cast_p50_ms"], cast_p99_ms=measured["cast_p99_ms"], cast_ok=measured["cast_ok"],
                       cast_phase_s=measured["seconds"], cpu=measured["cpu"], live_queries=measured["queries"],
                       db_queries_per_s_live=measured["queries_per_s"])
@@ -259,7 +261,7 @@ def _print(report: dict[str, Any]) -> None:
     print(f"  setup {report['setup_s']} s; {report['connected']} clients connected in {report['connect_s']} s "
           f"(replica RSS then {report['rss_idle_clients_mb']} MB)")
     print(f"  casts      {report['cast_ok']} accepted  p50 {report['cast_p50_ms']} ms  p99 {report['cast_p99_ms']} ms"
-          + (f"  (the same casts without clients, this run: p50 {report['cast_p50_ms_no_clients']} ms  "
+          + (f"  (as many casts with nobody following, this run: p50 {report['cast_p50_ms_no_clients']} ms  "
              f"p99 {report['cast_p99_ms_no_clients']} ms)" if "cast_p99_ms_no_clients" in report else ""))
     print(f"  updates    {report['update_samples']} (cast, client) pairs  p50 {report['update_p50_ms']} ms  "
           f"p99 {report['update_p99_ms']} ms  max {report['update_max_ms']} ms; "
