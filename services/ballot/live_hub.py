@@ -3,9 +3,9 @@
 Each replica keeps one PostgreSQL connection of its own (``application_name`` piaojue-ballot-live)
 that LISTENs on ``ballot_live`` (migrations/0004_live.sql: roll call, votes, rounds, shares,
 revocations and session changes notify there in their own transaction). A notification marks its
-session dirty; at most once per ``live_read_seconds`` the dirty sessions are read together in one
-statement, and each changed state is encoded once and handed to every client of that session in
-memory. No client ever causes a query of its own.
+session dirty; each session is read at most once per ``live_read_seconds``, in its own fifth of
+that interval, with the other sessions due then in one statement, and each changed state is encoded
+once and handed to every client of that session in memory. No client ever causes a query of its own.
 
 Casts notify nobody (NOTIFY takes a cluster-wide lock until commit, and casts are most of the
 writes): while a session that has clients here has a vote open, this replica re-reads it every
@@ -57,6 +57,7 @@ REASONS = {
     "replica-stopping": (True, "服务重启，请重连 The service is restarting: reconnect"),
 }
 HEARTBEAT = b": heartbeat\n\n"
+SLICES = 5  # each read interval is cut in this many; a session is read in its own (see Hub._reads)
 
 READ = """
 SELECT s.id, s.jurisdiction, s.status,
@@ -174,6 +175,7 @@ class Watched:
         self.revoked: dict[str, str] = {}
         self.vote_ids: set[str] = set()
         self.casting = False  # a vote is open: its count changes without a notification
+        self.slot = session_id.int % SLICES  # its slice of each read interval
         self.last_sent = self.idle_since = time.monotonic()
 
 
@@ -186,7 +188,6 @@ class Hub:
         self.callers: Counter[str] = Counter()
         self.conn: asyncpg.Connection | None = None
         self.wake = asyncio.Event()
-        self.last_read = 0.0
         self.stopping = False
 
     # ------------------------------------------------------------ clients
@@ -292,35 +293,45 @@ class Hub:
         return {i for i, w in self.sessions.items() if w.casting and w.clients}
 
     async def _reads(self) -> None:
-        """At most one read per ``live_read_seconds``: every dirty session, and every polled one, at once."""
+        """Each session is read at most once per ``live_read_seconds``, in its own slice of that
+        interval (``SLICES``): the sessions due in a slice, dirty or polled, in one statement. The
+        screens' updates are then spread over the interval instead of all written at once, which
+        would take the CPU from the casts for that moment. A session not read yet goes first."""
+        tick = self.settings.live_read_seconds / SLICES
+        slot = 0
         while True:
-            if not self._polled():
+            if not self.dirty and not self._polled():
+                self.wake.clear()
                 await self.wake.wait()
-            if (wait := self.last_read + self.settings.live_read_seconds - time.monotonic()) > 0:
-                await asyncio.sleep(wait)
             conn = self.conn
             if conn is None:  # reconnecting: it wakes us again
                 self.wake.clear()
                 await self.wake.wait()
                 continue
-            self.wake.clear()
-            ids, self.dirty = [i for i in self.dirty | self._polled() if i in self.sessions], set()
-            self.last_read = time.monotonic()
-            if not ids:
-                continue
-            try:
-                rows = await conn.fetch(READ, ids, timeout=10)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
-                log.warning("live view: read failed", error=str(exc))
-                self.dirty.update(ids)
-                if not conn.is_closed():
-                    conn.terminate()  # the connection task reconnects
-                continue
-            READS.inc()
-            found = {row["id"]: row for row in rows}
-            for session_id in ids:
-                if (w := self.sessions.get(session_id)) is not None:
-                    self._apply(w, found.get(session_id))
+            slot = (slot + 1) % SLICES
+            due = {i for i in self.dirty | self._polled()
+                   if (w := self.sessions.get(i)) is not None and (w.slot == slot or not w.ready.is_set())}
+            self.dirty -= due
+            self.dirty &= set(self.sessions)
+            next_tick = time.monotonic() + tick
+            if due:
+                try:
+                    rows = await conn.fetch(READ, list(due), timeout=10)
+                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+                    log.warning("live view: read failed", error=str(exc))
+                    self.dirty |= due
+                    if not conn.is_closed():
+                        conn.terminate()  # the connection task reconnects
+                    continue
+                self._apply_rows(due, rows)
+            await asyncio.sleep(max(0.0, next_tick - time.monotonic()))
+
+    def _apply_rows(self, ids: set[UUID], rows: list[asyncpg.Record]) -> None:
+        READS.inc()
+        found = {row["id"]: row for row in rows}
+        for session_id in ids:
+            if (w := self.sessions.get(session_id)) is not None:
+                self._apply(w, found.get(session_id))
 
     def _apply(self, w: Watched, row: asyncpg.Record | None) -> None:
         if row is None:  # no such session: the clients waiting for it are told so

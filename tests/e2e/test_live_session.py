@@ -440,7 +440,7 @@ async def test_a_client_that_does_not_read_is_dropped_and_resumes(settings, repl
         slate = await town.slate(["甲", "乙"], seats=1)
         session = await town.session(DEPUTIES)
         # Draft votes: a larger state, so that the socket's buffers fill sooner.
-        await asyncio.gather(*(town.vote(session, slate_id=slate["id"]) for _ in range(40)))
+        await asyncio.gather(*(town.vote(session, slate_id=slate["id"]) for _ in range(120)))
         office = town.token("office", Role.OFFICE)
 
         sock = socket.socket()
@@ -450,7 +450,8 @@ async def test_a_client_that_does_not_read_is_dropped_and_resumes(settings, repl
         first = sock.recv(1024)
         assert first.startswith(b"HTTP/1.1 200")
 
-        flips = itertools.cycle(({"absent": ["L4"]}, {"present": ["L4"]}))  # a new state each time
+        # A new state each time, and one a read made a few changes later still finds new: eight in a cycle.
+        flips = itertools.cycle([{"absent": [d]} for d in DEPUTIES[:4]] + [{"present": [d]} for d in DEPUTIES[:4]])
 
         async def dropped() -> bool:
             metrics = (await client.get(f"{replica.url}/metrics")).text
@@ -472,10 +473,12 @@ async def test_a_client_that_does_not_read_is_dropped_and_resumes(settings, repl
         text = received.decode(errors="replace")
         assert '"reason": "too-slow"' in text and '"reconnect": true' in text
         last_id = re.findall(r"^id: ([0-9a-f]{16})$", text, re.M)[-1]
+        # A change the cycle never made: whatever state the client last got, a newer one follows.
+        await town.ok("POST", "ballot", f"/sessions/{session['id']}/roll-call", json={"absent": ["L4"]})
         async with client.stream("GET", live_url(replica.url, session), headers={
                 "authorization": f"Bearer {office}", "last-event-id": last_id}) as resumed:
             current = await next_event(events(resumed))
-            assert current["event"] == "state" and current["id"] != last_id and len(current["data"]["votes"]) == 40
+            assert current["event"] == "state" and current["id"] != last_id and len(current["data"]["votes"]) == 120
 
 
 async def test_streams_stay_open_while_the_database_connection_is_lost_and_catch_up_after(settings, cluster):
