@@ -298,11 +298,12 @@ class Hub:
         screens' updates are then spread over the interval instead of all written at once, which
         would take the CPU from the casts for that moment. A session not read yet goes first."""
         tick = self.settings.live_read_seconds / SLICES
-        slot = 0
+        slot, next_tick = 0, time.monotonic()
         while True:
             if not self.dirty and not self._polled():
                 self.wake.clear()
                 await self.wake.wait()
+                next_tick = time.monotonic()
             conn = self.conn
             if conn is None:  # reconnecting: it wakes us again
                 self.wake.clear()
@@ -313,7 +314,7 @@ class Hub:
                    if (w := self.sessions.get(i)) is not None and (w.slot == slot or not w.ready.is_set())}
             self.dirty -= due
             self.dirty &= set(self.sessions)
-            next_tick = time.monotonic() + tick
+            next_tick = max(next_tick + tick, time.monotonic())  # on the beat, unless a slice ran over it
             if due:
                 try:
                     rows = await conn.fetch(READ, list(due), timeout=10)
