@@ -23,13 +23,14 @@ from typing import Any, NamedTuple
 from uuid import UUID
 
 import asyncpg
-from prometheus_client import Histogram
+from prometheus_client import Gauge, Histogram
 
 from services.ballot import store
 
 IN_FLIGHT = 2  # statements running at once per replica, at most: the second only behind a slow first
 SLOW = 0.005  # seconds casts wait behind a running statement before they go in a statement of their own
 MOST = 64  # casts in one statement
+WAITING = Gauge("piaojue_ballot_cast_waiting", "Casts waiting for a statement to take them (group commit)")
 GROUP_SIZE = Histogram("piaojue_ballot_cast_group_size", "Casts written together by one statement (group commit)",
                        buckets=(1, 2, 4, 8, 16, 32, 64))
 
@@ -93,6 +94,7 @@ class CastWriter:
         done = asyncio.get_running_loop().create_future()
         self.waiting.append((cast, done))
         self._schedule()
+        WAITING.set(len(self.waiting))
         return await done
 
     def _schedule(self) -> None:
@@ -118,6 +120,7 @@ class CastWriter:
             else:
                 later.append((cast, done))
         self.waiting = later
+        WAITING.set(len(later))
         self.running += 1
         task = asyncio.create_task(self._write(batch), name="cast-group-commit")
         self.tasks.add(task)  # the loop keeps only a weak reference to a task
