@@ -300,20 +300,21 @@ class Hub:
         tick = self.settings.live_read_seconds / SLICES
         slot, next_tick = 0, time.monotonic()
         while True:
-            if not self.dirty and not self._polled():
+            self.dirty &= self.sessions.keys()  # a session forgotten meanwhile is not read
+            polled = self._polled()
+            if not self.dirty and not polled:
                 self.wake.clear()
                 await self.wake.wait()
                 next_tick = time.monotonic()
+                continue
             conn = self.conn
             if conn is None:  # reconnecting: it wakes us again
                 self.wake.clear()
                 await self.wake.wait()
                 continue
             slot = (slot + 1) % SLICES
-            due = {i for i in self.dirty | self._polled()
-                   if (w := self.sessions.get(i)) is not None and (w.slot == slot or not w.ready.is_set())}
+            due = {i for i in self.dirty | polled if (w := self.sessions[i]).slot == slot or not w.ready.is_set()}
             self.dirty -= due
-            self.dirty &= set(self.sessions)
             next_tick = max(next_tick + tick, time.monotonic())  # on the beat, unless a slice ran over it
             if due:
                 try:
