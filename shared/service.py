@@ -89,11 +89,11 @@ def create_app(service: Service, settings: Settings | None = None) -> FastAPI:
             log.info("service stopped")
 
     app = App(title=f"piaojue {service.name} ({service.title})", lifespan=lifespan,
-                  generate_unique_id_function=lambda route: route.name,  # operationId = the route function's name
-                  # Traces are ours (shared/tracing.py: one trace from request to consumer), metrics are
-                  # Prometheus': FastAPI's own telemetry would add a second span per request once a tracer
-                  # is set, and looks for OpenTelemetry providers on every request even when none is.
-                  telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False})
+              generate_unique_id_function=lambda route: route.name,  # operationId = the route function's name
+              # Traces are ours (shared/tracing.py: one trace from request to consumer), metrics are
+              # Prometheus': FastAPI's own telemetry would add a second span per request once a tracer
+              # is set, and looks for OpenTelemetry providers on every request even when none is.
+              telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False})
     app.openapi = lambda: openapi(app)
     app.state.service = service.name
     app.add_middleware(RequestContext, max_body_bytes=settings.max_body_bytes)

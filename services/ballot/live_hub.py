@@ -325,15 +325,12 @@ class Hub:
                     if not conn.is_closed():
                         conn.terminate()  # the connection task reconnects
                     continue
-                self._apply_rows(due, rows)
+                READS.inc()
+                found = {row["id"]: row for row in rows}
+                for session_id in due:
+                    if (w := self.sessions.get(session_id)) is not None:
+                        self._apply(w, found.get(session_id))
             await asyncio.sleep(max(0.0, next_tick - time.monotonic()))
-
-    def _apply_rows(self, ids: set[UUID], rows: list[asyncpg.Record]) -> None:
-        READS.inc()
-        found = {row["id"]: row for row in rows}
-        for session_id in ids:
-            if (w := self.sessions.get(session_id)) is not None:
-                self._apply(w, found.get(session_id))
 
     def _apply(self, w: Watched, row: asyncpg.Record | None) -> None:
         if row is None:  # no such session: the clients waiting for it are told so
